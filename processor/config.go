@@ -1,0 +1,145 @@
+package processor
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/claybridge/claybridge/clay"
+	"github.com/claybridge/claybridge/subjects"
+)
+
+// Table maps a configured table name to its Clay webhook source.
+type Table struct {
+	// Webhook is the source's URL and token.
+	Webhook clay.Webhook
+}
+
+// Config configures a Processor. Zero fields take the defaults listed.
+type Config struct {
+	// Instance names this process in heartbeats and the ledger, default
+	// NewInstanceID().
+	Instance string
+	// Logger receives lifecycle and per-message logs, default zerolog.Nop().
+	Logger zerolog.Logger
+	// Registerer receives the processor's metrics, default a new registry.
+	Registerer prometheus.Registerer
+
+	// Workers is the worker pool size per priority, default critical 10,
+	// normal 5, bulk 2.
+	Workers map[subjects.Priority]int
+	// AckWait is the consumers' ack wait, default 30 s.
+	AckWait time.Duration
+	// MaxDeliver is the consumers' maximum deliveries per message, default 5.
+	MaxDeliver int
+	// Replicas is the replica count of every stream and bucket, default 1.
+	Replicas int
+	// DuplicateWindow is the request stream's Nats-Msg-Id dedupe window,
+	// default 2 min.
+	DuplicateWindow time.Duration
+
+	// RateLimit is the webhook budget in records per second for the
+	// workspace, default 10; a negative value means no limit.
+	RateLimit float64
+	// Burst is the webhook budget's burst in records, default 20.
+	Burst int
+
+	// RequestTimeout bounds one Clay HTTP call, default 30 s.
+	RequestTimeout time.Duration
+	// LongPollTimeout bounds waiting for a routine run, default 300 s.
+	LongPollTimeout time.Duration
+	// RoutinePollInterval is the wait between polls of a routine run,
+	// default 1 s.
+	RoutinePollInterval time.Duration
+	// RetryBase and RetryMax bound the delay before a retry, default 1 s
+	// and 60 s.
+	RetryBase time.Duration
+	RetryMax  time.Duration
+
+	// HeartbeatInterval is the wait between heartbeats, default 5 s.
+	HeartbeatInterval time.Duration
+
+	// Tables maps configured table names to webhook sources.
+	Tables map[string]Table
+	// DefaultWebhookBase, when set, maps a table that is not configured to
+	// the webhook source "pull-in-data-from-a-webhook-<table>" on this
+	// base URL (the simulator's or --clay-url's). When empty, an unknown
+	// table is an invalid request.
+	DefaultWebhookBase string
+}
+
+// Default values.
+const (
+	DefaultAckWait             = 30 * time.Second
+	DefaultMaxDeliver          = 5
+	DefaultDuplicateWindow     = 2 * time.Minute
+	DefaultRateLimit           = 10
+	DefaultBurst               = 20
+	DefaultRequestTimeout      = 30 * time.Second
+	DefaultLongPollTimeout     = 300 * time.Second
+	DefaultRoutinePollInterval = time.Second
+	DefaultRetryBase           = time.Second
+	DefaultRetryMax            = time.Minute
+	DefaultHeartbeatInterval   = 5 * time.Second
+)
+
+// DefaultWorkers returns the default pool size per priority.
+func DefaultWorkers() map[subjects.Priority]int {
+	return map[subjects.Priority]int{subjects.Critical: 10, subjects.Normal: 5, subjects.Bulk: 2}
+}
+
+func (c *Config) setDefaults() {
+	if c.Instance == "" {
+		c.Instance = NewInstanceID()
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
+	workers := DefaultWorkers()
+	for p, n := range c.Workers {
+		workers[p] = n
+	}
+	c.Workers = workers
+	setDefault(&c.AckWait, DefaultAckWait)
+	setDefault(&c.MaxDeliver, DefaultMaxDeliver)
+	setDefault(&c.Replicas, 1)
+	setDefault(&c.DuplicateWindow, DefaultDuplicateWindow)
+	setDefault(&c.RateLimit, DefaultRateLimit)
+	setDefault(&c.Burst, DefaultBurst)
+	setDefault(&c.RequestTimeout, DefaultRequestTimeout)
+	setDefault(&c.LongPollTimeout, DefaultLongPollTimeout)
+	setDefault(&c.RoutinePollInterval, DefaultRoutinePollInterval)
+	setDefault(&c.RetryBase, DefaultRetryBase)
+	setDefault(&c.RetryMax, DefaultRetryMax)
+	setDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+}
+
+func (c *Config) validate() error {
+	for _, p := range subjects.Priorities {
+		if c.Workers[p] < 1 {
+			return fmt.Errorf("invalid worker count %d for priority %s: use 1 or more", c.Workers[p], p)
+		}
+	}
+	if c.MaxDeliver < 1 {
+		return fmt.Errorf("invalid max deliveries %d: use 1 or more", c.MaxDeliver)
+	}
+	if c.Replicas != 1 && c.Replicas != 3 {
+		return fmt.Errorf("invalid replica count %d: use 1 or 3", c.Replicas)
+	}
+	if c.RetryBase < time.Second {
+		return fmt.Errorf("invalid retry base %s: use 1s or more", c.RetryBase)
+	}
+	return nil
+}
+
+type number interface {
+	~int | ~int64 | ~float64
+}
+
+func setDefault[T number](field *T, value T) {
+	if *field == 0 {
+		*field = value
+	}
+}

@@ -1,0 +1,94 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/claybridge/claybridge/internal/version"
+	"github.com/claybridge/claybridge/subjects"
+)
+
+// heartbeatTTLFactor makes a heartbeat outlive a few missed intervals, so
+// a live instance always has one stored and a dead one ages out.
+const heartbeatTTLFactor = 3
+
+func (p *Processor) heartbeatLoop(ctx context.Context) {
+	ticker := time.NewTicker(p.cfg.HeartbeatInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if err := p.publishHeartbeat(ctx); err != nil && ctx.Err() == nil {
+				p.log.Warn().Err(err).Msg("heartbeat not published")
+			}
+		}
+	}
+}
+
+func (p *Processor) publishHeartbeat(ctx context.Context) error {
+	hb := p.heartbeat(ctx)
+	data, err := json.Marshal(hb)
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(subjects.HealthSubject(p.cfg.Instance))
+	msg.Data = data
+	ttl := heartbeatTTLFactor * p.cfg.HeartbeatInterval
+	_, err = p.js.PublishMsg(ctx, msg, jetstream.WithMsgTTL(max(ttl, time.Second)))
+	return err
+}
+
+// heartbeat collects the instance's state. Figures that cannot be read now
+// are left at zero and the state turns degraded.
+func (p *Processor) heartbeat(ctx context.Context) *subjects.Heartbeat {
+	hb := &subjects.Heartbeat{
+		Instance:         p.cfg.Instance,
+		Time:             time.Now().UTC(),
+		Version:          version.Version,
+		State:            subjects.Healthy,
+		Holds:            []subjects.Hold{},
+		Breakers:         map[string]string{"webhook": "closed", "public_api": "closed"},
+		Lag:              map[subjects.Priority]uint64{},
+		RateBudget:       map[string]subjects.RateBudget{},
+		WebhookRemaining: map[string]int64{},
+	}
+	limit, burst, tokens := p.budget.state()
+	hb.RateBudget["webhook"] = subjects.RateBudget{Limit: limit, Burst: burst, Tokens: tokens}
+	for _, c := range p.consumers {
+		info, err := c.js.Info(ctx)
+		if err != nil {
+			hb.State, hb.Reasons = subjects.Degraded, append(hb.Reasons, "consumer info unavailable: "+err.Error())
+			continue
+		}
+		hb.Lag[c.priority] += info.NumPending
+	}
+	depth, err := p.dlqDepth(ctx)
+	if err != nil {
+		hb.State, hb.Reasons = subjects.Degraded, append(hb.Reasons, "DLQ depth unavailable: "+err.Error())
+	}
+	hb.DLQDepth = depth
+	return hb
+}
+
+// dlqDepth counts DLQ entries, leaving heartbeats out.
+func (p *Processor) dlqDepth(ctx context.Context) (uint64, error) {
+	stream, err := p.js.Stream(ctx, subjects.StreamDLQ)
+	if err != nil {
+		return 0, err
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(subjects.DLQEntries))
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, count := range info.State.Subjects {
+		n += count
+	}
+	return n, nil
+}

@@ -1,0 +1,104 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+
+	"github.com/claybridge/claybridge/clay"
+	"github.com/claybridge/claybridge/subjects"
+)
+
+// webhookAck is the result data of a pushed row: Clay only acknowledges it.
+type webhookAck struct {
+	HTTPStatus int             `json:"http_status"`
+	Body       json.RawMessage `json:"body"`
+}
+
+func (p *Processor) pushRow(ctx context.Context, req *subjects.Request) (json.RawMessage, error) {
+	hook, err := p.webhookFor(req.Row.Table)
+	if err != nil {
+		return nil, err
+	}
+	row := maps.Clone(req.Row.Row)
+	row[subjects.RowKeyColumn] = req.Key
+	resp, err := withTimeout(ctx, p.cfg.RequestTimeout, func(ctx context.Context) (*clay.Response, error) {
+		return p.clay.PushRows(ctx, hook, []map[string]any{row})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(webhookAck{HTTPStatus: resp.Status, Body: resp.JSON()})
+}
+
+// errRoutineItemFailed marks a routine item that Clay reported as failed.
+var errRoutineItemFailed = fmt.Errorf("%w: routine item failed", clay.ErrRejected)
+
+func (p *Processor) runRoutine(ctx context.Context, req *subjects.Request) (json.RawMessage, error) {
+	items := []clay.RoutineItem{{ID: req.Key, Inputs: req.Routine.Inputs}}
+	runID, err := withTimeout(ctx, p.cfg.RequestTimeout, func(ctx context.Context) (string, error) {
+		return p.clay.RunRoutine(ctx, req.Routine.RoutineID, items)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return withTimeout(ctx, p.cfg.LongPollTimeout, func(ctx context.Context) (json.RawMessage, error) {
+		return p.awaitRoutineItem(ctx, runID, req.Key)
+	})
+}
+
+// awaitRoutineItem polls a run until it is done and returns the item's
+// output, following result pages.
+func (p *Processor) awaitRoutineItem(ctx context.Context, runID, itemID string) (json.RawMessage, error) {
+	cursor := ""
+	for {
+		page, err := withTimeout(ctx, p.cfg.RequestTimeout, func(ctx context.Context) (*clay.RoutinePage, error) {
+			return p.clay.RoutineResults(ctx, runID, cursor)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if !page.Done {
+			sleep(ctx, p.cfg.RoutinePollInterval)
+			if ctx.Err() != nil {
+				return nil, &clay.Error{Op: "routine results", Kind: clay.KindCanceled,
+					Message: "run " + runID + " not done in time", Err: ctx.Err()}
+			}
+			continue
+		}
+		for _, item := range page.Results {
+			if item.ID != itemID {
+				continue
+			}
+			if item.Status == clay.ItemComplete {
+				return item.Output, nil
+			}
+			return nil, fmt.Errorf("%w: run %s: %s", errRoutineItemFailed, runID, item.Error)
+		}
+		if !page.HasMore {
+			return nil, &clay.Error{Op: "routine results", Kind: clay.KindTransient,
+				Message: "run " + runID + " finished without item " + itemID}
+		}
+		cursor = page.NextCursor
+	}
+}
+
+// searchData is the result data of a search.
+type searchData struct {
+	SourceType string            `json:"source_type"`
+	Results    []json.RawMessage `json:"results"`
+}
+
+func (p *Processor) search(ctx context.Context, req *subjects.Request) (json.RawMessage, error) {
+	results, err := withTimeout(ctx, p.cfg.RequestTimeout, func(ctx context.Context) ([]json.RawMessage, error) {
+		return p.clay.Search(ctx, req.Search.SourceType, req.Search.Filters, req.Search.Limit, req.Key)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if results == nil {
+		results = []json.RawMessage{}
+	}
+	return json.Marshal(searchData{SourceType: req.Search.SourceType, Results: results})
+}

@@ -1,0 +1,154 @@
+// Package processor turns Clay requests on JetStream into results and DLQ
+// entries. It binds one durable pull consumer per priority and operation,
+// runs a bounded worker pool per priority, spends Clay's rate budget before
+// fetching, and settles every message by ack, delayed nak or dead-lettering
+// according to the class of its outcome.
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/claybridge/claybridge/clay"
+	"github.com/claybridge/claybridge/subjects"
+)
+
+// Processor consumes Clay requests and publishes their outcomes.
+type Processor struct {
+	cfg     Config
+	log     zerolog.Logger
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	clay    *clay.Client
+	metrics *metrics
+
+	pools     map[subjects.Priority]*pool
+	budget    *budget
+	consumers []*consumer
+
+	ready    atomic.Bool
+	inflight sync.WaitGroup
+}
+
+// consumer is one bound durable consumer.
+type consumer struct {
+	priority   subjects.Priority
+	operation  subjects.Operation
+	js         jetstream.Consumer
+	maxDeliver int
+}
+
+// New returns a processor that talks to NATS through nc and to Clay through
+// client.
+func New(nc *nats.Conn, client *clay.Client, cfg Config) (*Processor, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("open JetStream: %w", err)
+	}
+	p := &Processor{
+		cfg:    cfg,
+		log:    cfg.Logger.With().Str("instance", cfg.Instance).Logger(),
+		nc:     nc,
+		js:     js,
+		clay:   client,
+		pools:  make(map[subjects.Priority]*pool),
+		budget: newBudget(cfg.RateLimit, cfg.Burst),
+	}
+	p.metrics, err = newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	for _, prio := range subjects.Priorities {
+		p.pools[prio] = newPool(cfg.Workers[prio])
+	}
+	return p, nil
+}
+
+// Instance returns the processor's instance id.
+func (p *Processor) Instance() string { return p.cfg.Instance }
+
+// Ready reports whether the consumers are bound and the first heartbeat
+// is out.
+func (p *Processor) Ready() bool { return p.ready.Load() }
+
+// Setup creates the streams and buckets that are missing and binds the
+// consumers. Run calls it; tests and tools may call it alone.
+func (p *Processor) Setup(ctx context.Context) error {
+	if err := p.ensureStreams(ctx); err != nil {
+		return err
+	}
+	p.consumers = p.consumers[:0]
+	for _, prio := range subjects.Priorities {
+		for _, op := range subjects.Operations {
+			cons, err := p.ensureConsumer(ctx, prio, op)
+			if err != nil {
+				return err
+			}
+			p.consumers = append(p.consumers, &consumer{
+				priority: prio, operation: op, js: cons,
+				maxDeliver: cons.CachedInfo().Config.MaxDeliver,
+			})
+			p.log.Info().Str("consumer", ConsumerName(prio, op)).Msg("consumer bound")
+		}
+	}
+	return nil
+}
+
+// Run processes requests until ctx ends, then stops fetching, lets
+// in-flight work finish within grace, and returns. Work still running after
+// grace is canceled and negative-acked, so it is delivered again.
+func (p *Processor) Run(ctx context.Context, grace time.Duration) error {
+	if err := p.Setup(ctx); err != nil {
+		return err
+	}
+	if err := p.publishHeartbeat(ctx); err != nil {
+		return fmt.Errorf("publish first heartbeat: %w", err)
+	}
+	p.ready.Store(true)
+	p.log.Info().Int("consumers", len(p.consumers)).Msg("processor started")
+
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	var loops sync.WaitGroup
+	for _, c := range p.consumers {
+		loops.Go(func() { p.consumeLoop(ctx, work, c) })
+	}
+	loops.Go(func() { p.heartbeatLoop(ctx) })
+	<-ctx.Done()
+	p.ready.Store(false)
+	p.log.Info().Dur("grace", grace).Msg("stopping: no new fetches, waiting for in-flight work")
+	loops.Wait()
+	p.waitInflight(grace, cancelWork)
+	p.log.Info().Msg("processor stopped")
+	return nil
+}
+
+func (p *Processor) waitInflight(grace time.Duration, cancelWork context.CancelFunc) {
+	done := make(chan struct{})
+	go func() {
+		p.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		p.log.Warn().Dur("grace", grace).Msg("grace period over: canceling in-flight work")
+		cancelWork()
+		<-done
+	}
+}
+
+// errShutdown marks work canceled because the processor is stopping.
+var errShutdown = errors.New("processor is shutting down")

@@ -1,0 +1,203 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/claybridge/claybridge/clay"
+	"github.com/claybridge/claybridge/dlq"
+	"github.com/claybridge/claybridge/subjects"
+)
+
+// Request outcomes counted in claybridge_requests_total.
+const (
+	outcomeOK           = "ok"
+	outcomeRetried      = "retried"
+	outcomeDeadLettered = "dead_lettered"
+	outcomeRequeued     = "requeued"
+)
+
+// settle decides, from the class of err, whether the message is answered,
+// retried later or dead-lettered, and does it.
+//
+// The work context may already be canceled by a shutdown; what settle
+// publishes still goes out, bounded by settleTimeout.
+func (p *Processor) settle(work context.Context, j *job, out *outcome, err error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(work), settleTimeout)
+	defer cancel()
+	if err == nil {
+		p.succeed(ctx, j, out)
+		return
+	}
+	var clayErr *clay.Error
+	errors.As(err, &clayErr)
+	switch {
+	case clayErr != nil && clayErr.OutcomeUnknown() && j.c.operation != subjects.Search:
+		p.deadLetter(ctx, j, subjects.ClassOutcomeUnknown, err)
+	case work.Err() != nil:
+		p.requeue(j, errShutdown)
+	case errors.Is(err, subjects.ErrInvalidRequest), errors.Is(err, errUnknownTable), errors.Is(err, clay.ErrTooLarge):
+		p.deadLetter(ctx, j, subjects.ClassInvalidRequest, err)
+	case errors.Is(err, clay.ErrRejected):
+		p.deadLetter(ctx, j, subjects.ClassClayRejected, err)
+	case errors.Is(err, clay.ErrForbidden):
+		p.deadLetter(ctx, j, subjects.ClassForbidden, err)
+	default:
+		p.retry(ctx, j, err)
+	}
+}
+
+func (p *Processor) succeed(ctx context.Context, j *job, out *outcome) {
+	res := subjects.Result{
+		Schema:        subjects.ResultSchema,
+		Key:           j.key,
+		Operation:     j.c.operation,
+		Priority:      j.c.priority,
+		Status:        subjects.StatusOK,
+		Source:        subjects.SourceClay,
+		Staleness:     subjects.Fresh,
+		Attempts:      j.attempt,
+		ClayLatencyMS: out.clayLatency.Milliseconds(),
+		Data:          out.data,
+	}
+	if err := p.publishResult(ctx, j, &res); err != nil {
+		j.log.Error().Err(err).Msg("result not published: the request will be delivered again")
+		p.requeue(j, err)
+		return
+	}
+	p.ack(ctx, j)
+	p.metrics.countRequest(j, outcomeOK)
+	j.log.Debug().Msg("result published")
+}
+
+// retry negative-acks with a delay, or dead-letters on the last delivery.
+func (p *Processor) retry(ctx context.Context, j *job, err error) {
+	if j.attempt >= j.c.maxDeliver {
+		p.deadLetter(ctx, j, subjects.ClassRetriesExhausted, err)
+		return
+	}
+	delay := p.retryDelay(j.attempt, err)
+	j.log.Warn().Err(err).Dur("delay", delay).Msg("Clay call failed: retrying later")
+	if nakErr := j.msg.NakWithDelay(delay); nakErr != nil {
+		j.log.Error().Err(nakErr).Msg("nak failed: JetStream redelivers after the ack wait")
+	}
+	p.metrics.countRequest(j, outcomeRetried)
+}
+
+// retryDelay is exponential in the attempt with equal jitter: a value in
+// [d/2, d] where d = base·2^(attempt-1) capped at max, and never under the
+// base nor under Clay's Retry-After.
+func (p *Processor) retryDelay(attempt int, err error) time.Duration {
+	d := p.cfg.RetryBase << min(attempt-1, 30)
+	if d > p.cfg.RetryMax || d <= 0 {
+		d = p.cfg.RetryMax
+	}
+	d = d/2 + rand.N(d/2+1)
+	var clayErr *clay.Error
+	if errors.As(err, &clayErr) && clayErr.HasRetryAfter {
+		d = max(d, clayErr.RetryAfter)
+	}
+	return max(d, p.cfg.RetryBase)
+}
+
+// requeue gives a message back at once, for work stopped by shutdown or a
+// failed publish.
+func (p *Processor) requeue(j *job, reason error) {
+	j.log.Info().Err(reason).Msg("request given back for redelivery")
+	if err := j.msg.Nak(); err != nil {
+		j.log.Error().Err(err).Msg("nak failed: JetStream redelivers after the ack wait")
+	}
+	p.metrics.countRequest(j, outcomeRequeued)
+}
+
+// deadLetter stores the DLQ entry, then terminates the original. A failed
+// DLQ publish is retried; if it keeps failing the original is given back.
+func (p *Processor) deadLetter(ctx context.Context, j *job, class subjects.ErrorClass, cause error) {
+	f := dlq.Failure{
+		Key:      j.key,
+		Class:    class,
+		Error:    cause.Error(),
+		Attempts: j.attempt,
+		// TODO: the time of the first attempt needs the ledger's attempt
+		// history; until then it is the time the request was stored.
+		FirstAttempt: j.meta.Timestamp,
+		LastAttempt:  time.Now(),
+		BreakerState: "closed",
+	}
+	var clayErr *clay.Error
+	if errors.As(cause, &clayErr) {
+		f.HTTPStatus = clayErr.Status
+	}
+	orig := dlq.Original{Subject: j.msg.Subject(), Sequence: j.meta.Sequence.Stream, Header: j.msg.Headers(), Data: j.msg.Data()}
+	entry := dlq.NewEntry(orig, j.c.priority, j.c.operation, f)
+	if err := p.publish(ctx, entry); err != nil {
+		j.log.Error().Err(err).Str("class", string(class)).Msg("DLQ entry not stored: the request will be delivered again")
+		p.requeue(j, err)
+		return
+	}
+	j.log.Warn().Err(cause).Str("class", string(class)).Msg("request dead-lettered")
+	if err := j.msg.TermWithReason(string(class)); err != nil {
+		j.log.Error().Err(err).Msg("terminate failed after the DLQ entry was stored")
+	}
+	p.metrics.countRequest(j, outcomeDeadLettered)
+	p.metrics.countDeadLetter(class)
+}
+
+func (p *Processor) ack(ctx context.Context, j *job) {
+	if err := j.msg.DoubleAck(ctx); err != nil {
+		j.log.Error().Err(err).Msg("ack not confirmed: the request may be delivered again")
+	}
+}
+
+// publishResult publishes a result with the request's correlation headers.
+func (p *Processor) publishResult(ctx context.Context, j *job, res *subjects.Result) error {
+	msg := nats.NewMsg(subjects.ResultSubject(j.c.priority, j.c.operation))
+	for name, values := range j.msg.Headers() {
+		if !subjects.IsNatsHeader(name) {
+			msg.Header[name] = values
+		}
+	}
+	msg.Header.Set(subjects.HeaderMsgID, j.key)
+	msg.Header.Set(subjects.HeaderRequestKey, j.key)
+	data, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	msg.Data = data
+	return p.publish(ctx, msg)
+}
+
+// settleTimeout bounds the publishes and acks that settle one message.
+const settleTimeout = 15 * time.Second
+
+// publishAttempts bounds the tries of one publish.
+const publishAttempts = 5
+
+// publish stores msg and checks the stream's acknowledgement, retrying a
+// few times. A duplicate is counted, not treated as new.
+func (p *Processor) publish(ctx context.Context, msg *nats.Msg) error {
+	var err error
+	for attempt := 1; attempt <= publishAttempts; attempt++ {
+		var ack *jetstream.PubAck
+		ack, err = p.js.PublishMsg(ctx, msg)
+		if err == nil {
+			if ack.Duplicate {
+				p.metrics.duplicatePublishes.Inc()
+				p.log.Debug().Str("subject", msg.Subject).Str("msg_id", msg.Header.Get(subjects.HeaderMsgID)).
+					Msg("publish was a duplicate: the stream already has it")
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		sleep(ctx, time.Duration(attempt)*200*time.Millisecond)
+	}
+	return err
+}
