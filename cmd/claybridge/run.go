@@ -127,7 +127,7 @@ func (o *runOptions) run(ctx context.Context, log zerolog.Logger) error {
 		return err
 	}
 	defer stopNATS()
-	clayURL, stopSim, err := o.startSim(ctx, log)
+	clayURL, apiKey, stopSim, err := o.startSim(ctx, log)
 	if err != nil {
 		return err
 	}
@@ -146,7 +146,7 @@ func (o *runOptions) run(ctx context.Context, log zerolog.Logger) error {
 		o.proc.DefaultWebhookBase = clayURL
 		log.Info().Str("base_url", clayURL).Msg("tables that are not configured map to webhook sources on the Clay base URL")
 	}
-	client := clay.New(clay.Config{BaseURL: clayURL, APIKey: os.Getenv("CLAYBRIDGE_CLAY_API_KEY")})
+	client := clay.New(clay.Config{BaseURL: clayURL, APIKey: apiKey})
 	proc, err := processor.New(nc, client, o.proc)
 	if err != nil {
 		return err
@@ -178,21 +178,32 @@ func (o *runOptions) startNATS(log zerolog.Logger) (string, func(), error) {
 	}, nil
 }
 
-func (o *runOptions) startSim(ctx context.Context, log zerolog.Logger) (string, func(), error) {
+// simAPIKey is the API key shared by claybridge and its in-process
+// simulator; it opens nothing else.
+const simAPIKey = "claysim-local"
+
+// startSim starts the in-process simulator when asked and returns the Clay
+// base URL and API key to use.
+func (o *runOptions) startSim(ctx context.Context, log zerolog.Logger) (string, string, func(), error) {
+	apiKey := os.Getenv("CLAYBRIDGE_CLAY_API_KEY")
 	switch {
 	case o.sim:
-		sim, err := claysim.Start(context.WithoutCancel(ctx), o.simListen, claysim.Config{Logger: log.With().Str("component", "claysim").Logger()})
+		cfg := claysim.Config{APIKey: simAPIKey, Logger: log.With().Str("component", "claysim").Logger()}
+		sim, err := claysim.Start(context.WithoutCancel(ctx), o.simListen, cfg)
 		if err != nil {
-			return "", nil, fmt.Errorf("start Clay simulator on %s: %w", o.simListen, err)
+			return "", "", nil, fmt.Errorf("start Clay simulator on --sim-listen %s: %w", o.simListen, err)
 		}
 		log.Info().Str("url", sim.URL()).Msg("Clay simulator started in-process: no request reaches real Clay")
-		return sim.URL(), func() { _ = sim.Close() }, nil
+		return sim.URL(), simAPIKey, func() { _ = sim.Close() }, nil
 	case o.clayURL != "":
 		log.Info().Str("url", o.clayURL).Msg("Clay calls go to the configured base URL")
-		return o.clayURL, func() {}, nil
+		if apiKey == "" {
+			log.Warn().Msg("no Clay API key in CLAYBRIDGE_CLAY_API_KEY: routine and search calls will get 401")
+		}
+		return o.clayURL, apiKey, func() {}, nil
 	default:
 		log.Info().Str("url", clay.DefaultBaseURL).Msg("Clay calls go to real Clay")
-		return clay.DefaultBaseURL, func() {}, nil
+		return clay.DefaultBaseURL, apiKey, func() {}, nil
 	}
 }
 

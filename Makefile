@@ -1,0 +1,26 @@
+# claybridge: build, run locally, test.
+GO ?= go
+BIN ?= bin
+GOFLAGS_TEST ?=
+
+.PHONY: build run test unit itest vet bench demo clean
+
+build:
+	$(GO) build -o $(BIN)/claybridge ./cmd/claybridge
+	$(GO) build -o $(BIN)/claysim ./cmd/claysim
+
+## run: the main job on an embedded NATS server and the in-process Clay simulator.
+run: build
+	$(BIN)/claybridge run --embedded-nats --sim
+
+## test: vet, unit tests against an in-process nats-server, then the multi-process tests.
+test: vet unit
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test $(GOFLAGS_TEST) -count=1 -timeout 20m ./...
+
+clean:
+	rm -rf $(BIN) data
