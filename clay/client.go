@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -62,6 +63,8 @@ type Client struct {
 	apiKey  string
 	http    *http.Client
 	now     func() time.Time
+
+	rateObserver atomic.Pointer[RateLimitObserver]
 }
 
 // New returns a client for cfg.
@@ -127,6 +130,7 @@ func (r *Response) JSON() json.RawMessage {
 
 // call is one HTTP exchange.
 type call struct {
+	surface string
 	op      string
 	method  string
 	url     string
@@ -161,6 +165,7 @@ func (c *Client) do(ctx context.Context, cl call) (*Response, error) {
 		return nil, c.transportError(ctx, cl.op, reached, err)
 	}
 	defer resp.Body.Close()
+	c.reportRateLimit(cl.surface, resp.Header)
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
 		return nil, c.transportError(ctx, cl.op, true, err)
@@ -193,3 +198,11 @@ func (c *Client) statusError(op string, resp *http.Response, body []byte) *Error
 	}
 	return e
 }
+
+// Clay's two surfaces.
+const (
+	// SurfaceWebhook is table webhook sources.
+	SurfaceWebhook = "webhook"
+	// SurfacePublicAPI is the Public API: routines, searches and /me.
+	SurfacePublicAPI = "public_api"
+)

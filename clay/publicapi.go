@@ -46,7 +46,7 @@ type SearchPage struct {
 }
 
 func (c *Client) publicCall(op, method, path string, payload any, key string) (call, error) {
-	cl := call{op: op, method: method, url: c.baseURL + PublicAPIPath + path,
+	cl := call{surface: SurfacePublicAPI, op: op, method: method, url: c.baseURL + PublicAPIPath + path,
 		headers: map[string]string{HeaderAPIKey: c.apiKey, HeaderRequestKey: key}}
 	if payload != nil {
 		body, err := json.Marshal(payload)

@@ -26,7 +26,7 @@ func (c *Client) PushRows(ctx context.Context, hook Webhook, rows []map[string]a
 		return nil, &Error{Op: "webhook", Kind: KindRejected, Message: fmt.Sprintf("encode rows: %v", err), Err: err}
 	}
 	return c.do(ctx, call{
-		op: "webhook", method: "POST", url: hook.URL, body: body,
+		surface: SurfaceWebhook, op: "webhook", method: "POST", url: hook.URL, body: body,
 		headers: map[string]string{HeaderWebhookAuth: hook.Token},
 	})
 }

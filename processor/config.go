@@ -61,6 +61,35 @@ type Config struct {
 	// HeartbeatInterval is the wait between heartbeats, default 5 s.
 	HeartbeatInterval time.Duration
 
+	// BreakerFailures opens a surface's breaker after that many unhealthy
+	// outcomes in a row, default 5.
+	BreakerFailures int
+	// BreakerSuccesses closes a half-open breaker after that many
+	// successful probes, default 2.
+	BreakerSuccesses int
+	// BreakerOpenTimeout is how long a breaker stays open before it lets
+	// a probe through, default 10 s.
+	BreakerOpenTimeout time.Duration
+	// ProbeInterval is the wait between probes of a hold (401, 402),
+	// default 10 s.
+	ProbeInterval time.Duration
+	// MaxParked bounds the messages parked while holds last; fetching
+	// stops at the bound, default 1000.
+	MaxParked int
+	// RetryAfterMin and RetryAfterMax clamp Clay's Retry-After, default
+	// 1 s and 5 min.
+	RetryAfterMin time.Duration
+	RetryAfterMax time.Duration
+	// RateLimitPause is the pause after a 429 without Retry-After,
+	// default 5 s.
+	RateLimitPause time.Duration
+	// GuaranteedShare gives a priority with backlog at least one token in
+	// that many, default 10.
+	GuaranteedShare int
+	// HasAPIKey tells that holds of the Public API may be probed with
+	// GET /me.
+	HasAPIKey bool
+
 	// Tables maps configured table names to webhook sources.
 	Tables map[string]Table
 	// DefaultWebhookBase, when set, maps a table that is not configured to
@@ -83,6 +112,15 @@ const (
 	DefaultRetryBase           = time.Second
 	DefaultRetryMax            = time.Minute
 	DefaultHeartbeatInterval   = 5 * time.Second
+	DefaultBreakerFailures     = 5
+	DefaultBreakerSuccesses    = 2
+	DefaultBreakerOpenTimeout  = 10 * time.Second
+	DefaultProbeInterval       = 10 * time.Second
+	DefaultMaxParked           = 1000
+	DefaultRetryAfterMin       = time.Second
+	DefaultRetryAfterMax       = 5 * time.Minute
+	DefaultRateLimitPause      = 5 * time.Second
+	DefaultGuaranteedShare     = 10
 )
 
 // DefaultWorkers returns the default pool size per priority.
@@ -114,6 +152,15 @@ func (c *Config) setDefaults() {
 	setDefault(&c.RetryBase, DefaultRetryBase)
 	setDefault(&c.RetryMax, DefaultRetryMax)
 	setDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	setDefault(&c.BreakerFailures, DefaultBreakerFailures)
+	setDefault(&c.BreakerSuccesses, DefaultBreakerSuccesses)
+	setDefault(&c.BreakerOpenTimeout, DefaultBreakerOpenTimeout)
+	setDefault(&c.ProbeInterval, DefaultProbeInterval)
+	setDefault(&c.MaxParked, DefaultMaxParked)
+	setDefault(&c.RetryAfterMin, DefaultRetryAfterMin)
+	setDefault(&c.RetryAfterMax, DefaultRetryAfterMax)
+	setDefault(&c.RateLimitPause, DefaultRateLimitPause)
+	setDefault(&c.GuaranteedShare, DefaultGuaranteedShare)
 }
 
 func (c *Config) validate() error {

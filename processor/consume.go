@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/claybridge/claybridge/subjects"
 )
 
 const (
@@ -19,30 +17,38 @@ const (
 	fetchErrorPause = time.Second
 )
 
-// consumeLoop fetches no more messages than there are free workers (and,
-// for rows, reserved record tokens) and hands each to a worker. It returns
-// when ctx ends; the workers run on work, which outlives ctx for the grace
-// period.
+// consumeLoop hands messages of one consumer to workers. Each round it
+// asks the gate (holds, breaker), then takes free worker slots, then rate
+// tokens, and only then fetches, so nothing fetched waits for a token or
+// a worker past its ack deadline. Parked messages whose hold ended go
+// before new fetches. It returns when ctx ends; workers run on work,
+// which outlives ctx for the shutdown grace period.
 func (p *Processor) consumeLoop(ctx, work context.Context, c *consumer) {
 	pool := p.pools[c.priority]
+	budget := p.budgets[surfaceOf(c.operation)]
 	for ctx.Err() == nil {
-		slots := pool.acquire(ctx, maxFetch)
-		if slots == 0 {
+		t, ok := p.gate.admit(ctx, c)
+		if !ok {
 			return
 		}
-		var tokens *reservation
-		if c.operation == subjects.Row {
-			if tokens = p.budget.reserve(ctx, slots); tokens == nil {
-				pool.release(slots)
-				return
-			}
-			pool.release(slots - tokens.count())
-			slots = tokens.count()
+		slots := pool.acquire(ctx, t.limit)
+		if slots == 0 {
+			p.gate.release(t)
+			return
 		}
-		got, err := p.fetch(ctx, work, c, slots, pool)
+		tokens := budget.acquire(ctx, c.priority, slots)
+		if tokens == nil {
+			pool.release(slots)
+			p.gate.release(t)
+			return
+		}
+		pool.release(slots - tokens.count())
+		slots = tokens.count()
+		got, err := p.take(ctx, work, c, slots, t)
 		pool.release(slots - got)
-		if tokens != nil {
-			tokens.giveBack(slots - got)
+		tokens.giveBack(slots - got)
+		if got == 0 {
+			p.gate.release(t)
 		}
 		if err != nil && ctx.Err() == nil {
 			p.log.Warn().Err(err).Str("consumer", ConsumerName(c.priority, c.operation)).Msg("fetch failed")
@@ -51,14 +57,26 @@ func (p *Processor) consumeLoop(ctx, work context.Context, c *consumer) {
 	}
 }
 
-// fetch takes up to n messages that are waiting; when none is, it waits for
-// one. Each message is dispatched to a worker that releases its slot.
-func (p *Processor) fetch(ctx, work context.Context, c *consumer, n int, pool *pool) (int, error) {
+// take dispatches up to n messages: parked ones whose hold ended first,
+// else a fetch.
+func (p *Processor) take(ctx, work context.Context, c *consumer, n int, t ticket) (int, error) {
+	if parked := p.gate.unpark(c, n, t); len(parked) > 0 {
+		for _, pm := range parked {
+			p.dispatch(work, c, pm.msg, t)
+		}
+		return len(parked), nil
+	}
+	return p.fetch(ctx, work, c, n, t)
+}
+
+// fetch takes up to n messages that are waiting; when none is, it waits
+// for one.
+func (p *Processor) fetch(ctx, work context.Context, c *consumer, n int, t ticket) (int, error) {
 	batch, err := c.js.FetchNoWait(n)
 	if err != nil {
 		return 0, err
 	}
-	got := p.dispatch(work, c, batch, pool)
+	got := p.dispatchBatch(work, c, batch, t)
 	if got > 0 || batch.Error() != nil {
 		return got, batch.Error()
 	}
@@ -69,21 +87,27 @@ func (p *Processor) fetch(ctx, work context.Context, c *consumer, n int, pool *p
 	if err != nil {
 		return 0, err
 	}
-	return p.dispatch(work, c, batch, pool), batch.Error()
+	return p.dispatchBatch(work, c, batch, t), batch.Error()
 }
 
-func (p *Processor) dispatch(work context.Context, c *consumer, batch jetstream.MessageBatch, pool *pool) int {
+func (p *Processor) dispatchBatch(work context.Context, c *consumer, batch jetstream.MessageBatch, t ticket) int {
 	got := 0
 	for msg := range batch.Messages() {
 		got++
-		p.inflight.Add(1)
-		go func() {
-			defer p.inflight.Done()
-			defer pool.release(1)
-			p.process(work, c, msg)
-		}()
+		p.dispatch(work, c, msg, t)
 	}
 	return got
+}
+
+// dispatch runs one message on a worker that holds one slot of the
+// consumer's pool and releases it when done.
+func (p *Processor) dispatch(work context.Context, c *consumer, msg jetstream.Msg, t ticket) {
+	p.inflight.Add(1)
+	go func() {
+		defer p.inflight.Done()
+		defer p.pools[c.priority].release(1)
+		p.process(work, c, msg, t)
+	}()
 }
 
 // sleep waits for d or until ctx ends.

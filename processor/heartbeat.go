@@ -52,14 +52,23 @@ func (p *Processor) heartbeat(ctx context.Context) *subjects.Heartbeat {
 		Time:             time.Now().UTC(),
 		Version:          version.Version,
 		State:            subjects.Healthy,
-		Holds:            []subjects.Hold{},
-		Breakers:         map[string]string{"webhook": "closed", "public_api": "closed"},
+		Holds:            p.gate.holdList(),
+		Breakers:         map[string]string{},
 		Lag:              map[subjects.Priority]uint64{},
 		RateBudget:       map[string]subjects.RateBudget{},
 		WebhookRemaining: map[string]int64{},
 	}
-	limit, burst, tokens := p.budget.state()
-	hb.RateBudget["webhook"] = subjects.RateBudget{Limit: limit, Burst: burst, Tokens: tokens}
+	for _, s := range surfaces {
+		hb.Breakers[s] = p.gate.breakers[s].state()
+		hb.RateBudget[s] = p.budgets[s].state()
+		p.metrics.rateTokens.WithLabelValues(s).Set(hb.RateBudget[s].Tokens)
+	}
+	if len(hb.Holds) > 0 {
+		hb.State = subjects.Degraded
+		for _, h := range hb.Holds {
+			hb.Reasons = append(hb.Reasons, "hold on "+h.Scope+": "+h.Reason)
+		}
+	}
 	for _, c := range p.consumers {
 		info, err := c.js.Info(ctx)
 		if err != nil {

@@ -15,6 +15,10 @@ type metrics struct {
 	clayCalls          *prometheus.HistogramVec
 	dlqEntries         *prometheus.CounterVec
 	duplicatePublishes prometheus.Counter
+	retries            prometheus.Counter
+	breakerState       *prometheus.GaugeVec
+	holds              *prometheus.GaugeVec
+	rateTokens         *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -36,8 +40,28 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "claybridge_duplicate_publishes_total",
 			Help: "Publishes the stream dropped as duplicates of a stored message.",
 		}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "claybridge_retries_total",
+			Help: "Requests negative-acked with a delay to be tried again.",
+		}),
+		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "claybridge_breaker_state",
+			Help: "Breaker state per Clay surface: 0 closed, 1 half-open, 2 open.",
+		}, []string{"surface"}),
+		holds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "claybridge_holds",
+			Help: "Active holds by scope (surface, table or workspace) and reason.",
+		}, []string{"surface", "reason"}),
+		rateTokens: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "claybridge_rate_tokens",
+			Help: "Rate budget tokens available per Clay surface.",
+		}, []string{"surface"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.clayCalls, m.dlqEntries, m.duplicatePublishes} {
+	for _, s := range surfaces {
+		m.breakerState.WithLabelValues(s).Set(0)
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.clayCalls, m.dlqEntries, m.duplicatePublishes,
+		m.retries, m.breakerState, m.holds, m.rateTokens} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -59,4 +83,18 @@ func (m *metrics) observeCall(op subjects.Operation, err error, elapsed time.Dur
 
 func (m *metrics) countDeadLetter(class subjects.ErrorClass) {
 	m.dlqEntries.WithLabelValues(string(class)).Inc()
+}
+
+var breakerGaugeValues = map[string]float64{stateClosed: 0, stateHalfOpen: 1, stateOpen: 2}
+
+func (m *metrics) setBreaker(surface, state string) {
+	m.breakerState.WithLabelValues(surface).Set(breakerGaugeValues[state])
+}
+
+// setHolds replaces the holds gauge with the active holds.
+func (m *metrics) setHolds(holds []subjects.Hold) {
+	m.holds.Reset()
+	for _, h := range holds {
+		m.holds.WithLabelValues(h.Scope, h.Reason).Inc()
+	}
 }

@@ -16,14 +16,14 @@ type webhookAck struct {
 	Body       json.RawMessage `json:"body"`
 }
 
-func (p *Processor) pushRow(ctx context.Context, req *subjects.Request) (json.RawMessage, error) {
+func (p *Processor) pushRow(ctx context.Context, j *job, req *subjects.Request) (json.RawMessage, error) {
 	hook, err := p.webhookFor(req.Row.Table)
 	if err != nil {
 		return nil, err
 	}
 	row := maps.Clone(req.Row.Row)
 	row[subjects.RowKeyColumn] = req.Key
-	resp, err := withTimeout(ctx, p.cfg.RequestTimeout, func(ctx context.Context) (*clay.Response, error) {
+	resp, err := within(ctx, j, p.cfg.RequestTimeout, func(ctx context.Context) (*clay.Response, error) {
 		return p.clay.PushRows(ctx, hook, []map[string]any{row})
 	})
 	if err != nil {
@@ -35,25 +35,25 @@ func (p *Processor) pushRow(ctx context.Context, req *subjects.Request) (json.Ra
 // errRoutineItemFailed marks a routine item that Clay reported as failed.
 var errRoutineItemFailed = fmt.Errorf("%w: routine item failed", clay.ErrRejected)
 
-func (p *Processor) runRoutine(ctx context.Context, req *subjects.Request) (json.RawMessage, error) {
+func (p *Processor) runRoutine(ctx context.Context, j *job, req *subjects.Request) (json.RawMessage, error) {
 	items := []clay.RoutineItem{{ID: req.Key, Inputs: req.Routine.Inputs}}
-	runID, err := withTimeout(ctx, p.cfg.RequestTimeout, func(ctx context.Context) (string, error) {
+	runID, err := within(ctx, j, p.cfg.RequestTimeout, func(ctx context.Context) (string, error) {
 		return p.clay.RunRoutine(ctx, req.Routine.RoutineID, items)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return withTimeout(ctx, p.cfg.LongPollTimeout, func(ctx context.Context) (json.RawMessage, error) {
-		return p.awaitRoutineItem(ctx, runID, req.Key)
+	return within(ctx, j, p.cfg.LongPollTimeout, func(ctx context.Context) (json.RawMessage, error) {
+		return p.awaitRoutineItem(ctx, j, runID, req.Key)
 	})
 }
 
 // awaitRoutineItem polls a run until it is done and returns the item's
 // output, following result pages.
-func (p *Processor) awaitRoutineItem(ctx context.Context, runID, itemID string) (json.RawMessage, error) {
+func (p *Processor) awaitRoutineItem(ctx context.Context, j *job, runID, itemID string) (json.RawMessage, error) {
 	cursor := ""
 	for {
-		page, err := withTimeout(ctx, p.cfg.RequestTimeout, func(ctx context.Context) (*clay.RoutinePage, error) {
+		page, err := within(ctx, j, p.cfg.RequestTimeout, func(ctx context.Context) (*clay.RoutinePage, error) {
 			return p.clay.RoutineResults(ctx, runID, cursor)
 		})
 		if err != nil {
@@ -90,8 +90,8 @@ type searchData struct {
 	Results    []json.RawMessage `json:"results"`
 }
 
-func (p *Processor) search(ctx context.Context, req *subjects.Request) (json.RawMessage, error) {
-	results, err := withTimeout(ctx, p.cfg.RequestTimeout, func(ctx context.Context) ([]json.RawMessage, error) {
+func (p *Processor) search(ctx context.Context, j *job, req *subjects.Request) (json.RawMessage, error) {
+	results, err := within(ctx, j, p.cfg.RequestTimeout, func(ctx context.Context) ([]json.RawMessage, error) {
 		return p.clay.Search(ctx, req.Search.SourceType, req.Search.Filters, req.Search.Limit, req.Key)
 	})
 	if err != nil {

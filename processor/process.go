@@ -23,6 +23,14 @@ type job struct {
 	keyless bool
 	attempt int
 	log     zerolog.Logger
+	// ticket is the admission the message was fetched or unparked under.
+	ticket ticket
+	// probes are the holds this call tests; its outcome ends or renews them.
+	probes []*hold
+	// table is a row's table, for table holds.
+	table string
+	// deadline is the request's Clay-Deadline, zero when absent.
+	deadline time.Time
 }
 
 // outcome is what a Clay call produced.
@@ -31,31 +39,65 @@ type outcome struct {
 	clayLatency time.Duration
 }
 
-// process runs the steps of one delivery: decode, call, settle.
-func (p *Processor) process(ctx context.Context, c *consumer, msg jetstream.Msg) {
-	j, err := p.newJob(c, msg)
+// process runs the steps of one delivery: decode, check, call, settle.
+func (p *Processor) process(ctx context.Context, c *consumer, msg jetstream.Msg, t ticket) {
+	j, err := p.newJob(c, msg, t)
 	if err != nil {
 		p.log.Error().Err(err).Str("subject", msg.Subject()).Msg("message without JetStream metadata: terminating")
 		_ = msg.Term()
+		p.gate.release(t)
 		return
 	}
 	j.log.Debug().Msg("request received")
-	req, err := subjects.DecodeParams(c.operation, msg.Data())
+	req, err := p.decode(j)
 	if err != nil {
 		p.settle(ctx, j, nil, err)
 		return
 	}
-	req.Key, req.Keyless, req.Priority = j.key, j.keyless, c.priority
+	if stop := p.check(j); stop != nil {
+		p.park(j, stop)
+		return
+	}
 	out, err := p.call(ctx, j, req)
 	p.settle(ctx, j, out, err)
 }
 
-func (p *Processor) newJob(c *consumer, msg jetstream.Msg) (*job, error) {
+// decode validates the body and the request's deadline.
+func (p *Processor) decode(j *job) (*subjects.Request, error) {
+	req, err := subjects.DecodeParams(j.c.operation, j.msg.Data())
+	if err != nil {
+		return nil, err
+	}
+	req.Key, req.Keyless, req.Priority = j.key, j.keyless, j.c.priority
+	if req.Row != nil {
+		j.table = req.Row.Table
+	}
+	if j.deadline, err = requestDeadline(j.msg.Headers().Get(subjects.HeaderDeadline)); err != nil {
+		return nil, err
+	}
+	if !j.deadline.IsZero() && !time.Now().Before(j.deadline) {
+		return nil, fmt.Errorf("%w: %s was %s", errRequestDeadline, subjects.HeaderDeadline, j.deadline.Format(time.RFC3339))
+	}
+	return req, nil
+}
+
+// check returns the hold that stops the call now, and records which holds
+// the call probes.
+func (p *Processor) check(j *job) *hold {
+	stop, probes := p.gate.admitCall(j.c.operation, j.table, j.ticket)
+	j.probes = append(j.probes, probes...)
+	return stop
+}
+
+func (p *Processor) newJob(c *consumer, msg jetstream.Msg, t ticket) (*job, error) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		return nil, err
 	}
-	j := &job{c: c, msg: msg, meta: meta, attempt: int(meta.NumDelivered)}
+	j := &job{c: c, msg: msg, meta: meta, attempt: int(meta.NumDelivered), ticket: t}
+	if t.probe != nil {
+		j.probes = []*hold{t.probe}
+	}
 	j.key = msg.Headers().Get(subjects.HeaderMsgID)
 	switch {
 	case j.key != "":
@@ -85,11 +127,11 @@ func (p *Processor) call(ctx context.Context, j *job, req *subjects.Request) (*o
 	var err error
 	switch req.Operation {
 	case subjects.Row:
-		data, err = p.pushRow(ctx, req)
+		data, err = p.pushRow(ctx, j, req)
 	case subjects.Routine:
-		data, err = p.runRoutine(ctx, req)
+		data, err = p.runRoutine(ctx, j, req)
 	case subjects.Search:
-		data, err = p.search(ctx, req)
+		data, err = p.search(ctx, j, req)
 	}
 	elapsed := time.Since(start)
 	p.metrics.observeCall(req.Operation, err, elapsed)
@@ -123,13 +165,6 @@ func (p *Processor) keepAlive(ctx context.Context, j *job) (stop func()) {
 		cancel()
 		<-done
 	}
-}
-
-// withTimeout runs fn with a context that ends after d.
-func withTimeout[T any](ctx context.Context, d time.Duration, fn func(context.Context) (T, error)) (T, error) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	return fn(ctx)
 }
 
 func (p *Processor) webhookFor(table string) (clay.Webhook, error) {

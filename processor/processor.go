@@ -31,8 +31,10 @@ type Processor struct {
 	metrics *metrics
 
 	pools     map[subjects.Priority]*pool
-	budget    *budget
+	budgets   map[string]*allocator
+	gate      *gate
 	consumers []*consumer
+	hasAPIKey bool
 
 	ready    atomic.Bool
 	inflight sync.WaitGroup
@@ -63,9 +65,15 @@ func New(nc *nats.Conn, client *clay.Client, cfg Config) (*Processor, error) {
 		nc:     nc,
 		js:     js,
 		clay:   client,
-		pools:  make(map[subjects.Priority]*pool),
-		budget: newBudget(cfg.RateLimit, cfg.Burst),
+		pools: make(map[subjects.Priority]*pool),
+		budgets: map[string]*allocator{
+			surfaceWebhook:   newAllocator(cfg.RateLimit, cfg.Burst, cfg.GuaranteedShare),
+			surfacePublicAPI: newAllocator(Unlimited, 0, cfg.GuaranteedShare),
+		},
+		gate:      newGate(&cfg),
+		hasAPIKey: cfg.HasAPIKey,
 	}
+	client.ObserveRateLimits(p.observeRateLimit)
 	p.metrics, err = newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
@@ -126,11 +134,13 @@ func (p *Processor) Run(ctx context.Context, grace time.Duration) error {
 		loops.Go(func() { p.consumeLoop(ctx, work, c) })
 	}
 	loops.Go(func() { p.heartbeatLoop(ctx) })
+	loops.Go(func() { p.holdLoop(ctx) })
 	<-ctx.Done()
 	p.ready.Store(false)
 	p.log.Info().Dur("grace", grace).Msg("stopping: no new fetches, waiting for in-flight work")
 	loops.Wait()
 	p.waitInflight(grace, cancelWork)
+	p.releaseParked()
 	p.log.Info().Msg("processor stopped")
 	return nil
 }

@@ -21,6 +21,7 @@ const (
 	outcomeRetried      = "retried"
 	outcomeDeadLettered = "dead_lettered"
 	outcomeRequeued     = "requeued"
+	outcomeParked       = "parked"
 )
 
 // settle decides, from the class of err, whether the message is answered,
@@ -31,6 +32,7 @@ const (
 func (p *Processor) settle(work context.Context, j *job, out *outcome, err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(work), settleTimeout)
 	defer cancel()
+	p.observe(j, err)
 	if err == nil {
 		p.succeed(ctx, j, out)
 		return
@@ -42,6 +44,8 @@ func (p *Processor) settle(work context.Context, j *job, out *outcome, err error
 		p.deadLetter(ctx, j, subjects.ClassOutcomeUnknown, err)
 	case work.Err() != nil:
 		p.requeue(j, errShutdown)
+	case errors.Is(err, errRequestDeadline):
+		p.deadLetter(ctx, j, subjects.ClassDeadlineExceeded, err)
 	case errors.Is(err, subjects.ErrInvalidRequest), errors.Is(err, errUnknownTable), errors.Is(err, clay.ErrTooLarge):
 		p.deadLetter(ctx, j, subjects.ClassInvalidRequest, err)
 	case errors.Is(err, clay.ErrRejected):
@@ -49,8 +53,25 @@ func (p *Processor) settle(work context.Context, j *job, out *outcome, err error
 	case errors.Is(err, clay.ErrForbidden):
 		p.deadLetter(ctx, j, subjects.ClassForbidden, err)
 	default:
+		if stop := p.heldBy(j, err); stop != nil {
+			p.park(j, stop)
+			return
+		}
 		p.retry(ctx, j, err)
 	}
+}
+
+// heldBy returns the hold a failed call belongs to, so its message is
+// parked instead of spending a delivery: the call met a 429, 401 or 402,
+// or its surface is held or its breaker open now.
+func (p *Processor) heldBy(j *job, err error) *hold {
+	if h := p.gate.blocked(j.c.operation, j.table); h != nil {
+		return h
+	}
+	if p.gate.breakers[surfaceOf(j.c.operation)].state() != stateClosed && unhealthy(err) {
+		return &hold{scope: surfaceOf(j.c.operation), reason: reasonBreakerOpen}
+	}
+	return nil
 }
 
 func (p *Processor) succeed(ctx context.Context, j *job, out *outcome) {
@@ -83,6 +104,7 @@ func (p *Processor) retry(ctx context.Context, j *job, err error) {
 		return
 	}
 	delay := p.retryDelay(j.attempt, err)
+	p.metrics.retries.Inc()
 	j.log.Warn().Err(err).Dur("delay", delay).Msg("Clay call failed: retrying later")
 	if nakErr := j.msg.NakWithDelay(delay); nakErr != nil {
 		j.log.Error().Err(nakErr).Msg("nak failed: JetStream redelivers after the ack wait")
@@ -128,7 +150,7 @@ func (p *Processor) deadLetter(ctx context.Context, j *job, class subjects.Error
 		// history; until then it is the time the request was stored.
 		FirstAttempt: j.meta.Timestamp,
 		LastAttempt:  time.Now(),
-		BreakerState: "closed",
+		BreakerState: p.gate.breakers[surfaceOf(j.c.operation)].state(),
 	}
 	var clayErr *clay.Error
 	if errors.As(cause, &clayErr) {
