@@ -10,9 +10,9 @@ import (
 const (
 	// maxFetch bounds one fetch.
 	maxFetch = 64
-	// idleWait is how long an idle consumer waits for one message while
-	// holding one worker slot.
-	idleWait = time.Second
+	// idlePoll is how often an idle consumer looks for messages that no
+	// publish announced, such as redeliveries after a delayed nak.
+	idlePoll = time.Second
 	// fetchErrorPause slows a loop whose fetches fail.
 	fetchErrorPause = time.Second
 )
@@ -33,61 +33,66 @@ func (p *Processor) consumeLoop(ctx, work context.Context, c *consumer) {
 		}
 		slots := pool.acquire(ctx, t.limit)
 		if slots == 0 {
-			p.gate.release(t)
+			p.gate.release(t, nil)
 			return
 		}
 		tokens := budget.acquire(ctx, c.priority, slots)
 		if tokens == nil {
 			pool.release(slots)
-			p.gate.release(t)
+			p.gate.release(t, nil)
 			return
 		}
 		pool.release(slots - tokens.count())
 		slots = tokens.count()
-		got, err := p.take(ctx, work, c, slots, t)
+		got, err := p.take(work, c, slots, t)
 		pool.release(slots - got)
 		tokens.giveBack(slots - got)
 		if got == 0 {
-			p.gate.release(t)
+			p.gate.release(t, c)
 		}
 		if err != nil && ctx.Err() == nil {
 			p.log.Warn().Err(err).Str("consumer", ConsumerName(c.priority, c.operation)).Msg("fetch failed")
 			sleep(ctx, fetchErrorPause)
 		}
+		if got == 0 && err == nil {
+			c.idle(ctx)
+		}
+	}
+}
+
+// idle waits, holding no worker slot, until a publish on the consumer's
+// subject or the next poll.
+func (c *consumer) idle(ctx context.Context) {
+	t := time.NewTimer(idlePoll)
+	defer t.Stop()
+	select {
+	case <-c.wake:
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 
 // take dispatches up to n messages: parked ones whose hold ended first,
 // else a fetch.
-func (p *Processor) take(ctx, work context.Context, c *consumer, n int, t ticket) (int, error) {
+func (p *Processor) take(work context.Context, c *consumer, n int, t ticket) (int, error) {
 	if parked := p.gate.unpark(c, n, t); len(parked) > 0 {
 		for _, pm := range parked {
 			p.dispatch(work, c, pm.msg, t)
 		}
 		return len(parked), nil
 	}
-	return p.fetch(ctx, work, c, n, t)
+	return p.fetch(work, c, n, t)
 }
 
-// fetch takes up to n messages that are waiting; when none is, it waits
-// for one.
-func (p *Processor) fetch(ctx, work context.Context, c *consumer, n int, t ticket) (int, error) {
+// fetch takes up to n messages that are waiting now. It never waits for
+// more while holding worker slots: an idle consumer waits in idle.
+func (p *Processor) fetch(work context.Context, c *consumer, n int, t ticket) (int, error) {
 	batch, err := c.js.FetchNoWait(n)
 	if err != nil {
 		return 0, err
 	}
 	got := p.dispatchBatch(work, c, batch, t)
-	if got > 0 || batch.Error() != nil {
-		return got, batch.Error()
-	}
-	if ctx.Err() != nil {
-		return 0, nil
-	}
-	batch, err = c.js.Fetch(1, jetstream.FetchMaxWait(idleWait))
-	if err != nil {
-		return 0, err
-	}
-	return p.dispatchBatch(work, c, batch, t), batch.Error()
+	return got, batch.Error()
 }
 
 func (p *Processor) dispatchBatch(work context.Context, c *consumer, batch jetstream.MessageBatch, t ticket) int {

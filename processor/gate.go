@@ -55,7 +55,11 @@ type gate struct {
 	holds    map[string]*hold
 	parked   []*parkedMsg
 	halfOpen map[string]bool // a half-open probe is in flight
-	changed  chan struct{}
+	// idleProbe records consumers whose probe found nothing to send; they
+	// are passed over for probes until then, so one idle consumer cannot
+	// keep taking the probe from one with work.
+	idleProbe map[*consumer]time.Time
+	changed   chan struct{}
 
 	probeInterval time.Duration
 	maxParked     int
@@ -67,6 +71,7 @@ func newGate(cfg *Config) *gate {
 		breakers:      map[string]*surfaceBreaker{},
 		holds:         map[string]*hold{},
 		halfOpen:      map[string]bool{},
+		idleProbe:     map[*consumer]time.Time{},
 		changed:       make(chan struct{}),
 		probeInterval: cfg.ProbeInterval,
 		maxParked:     cfg.MaxParked,
@@ -100,6 +105,13 @@ type ticket struct {
 	breaker string
 }
 
+// isProbe reports whether the ticket admits a probe.
+func (t ticket) isProbe() bool { return t.probe != nil || t.breaker != "" }
+
+// idleProbePause is how long a consumer whose probe found nothing is
+// passed over for probes.
+const idleProbePause = time.Second
+
 // admit waits until consumer c may fetch and returns how much. It returns
 // false when ctx ends.
 func (g *gate) admit(ctx context.Context, c *consumer) (ticket, bool) {
@@ -128,12 +140,13 @@ func (g *gate) admit(ctx context.Context, c *consumer) (ticket, bool) {
 func (g *gate) admitLocked(c *consumer, surface string) (ticket, time.Duration, bool) {
 	const recheck = 250 * time.Millisecond
 	now := g.now()
+	mayProbe := !now.Before(g.idleProbe[c])
 	for _, scope := range []string{scopeWorkspace, surface} {
 		h := g.holds[scope]
 		if h == nil {
 			continue
 		}
-		if h.probing || h.viaMe || now.Before(h.probeAt) {
+		if h.probing || h.viaMe || now.Before(h.probeAt) || !mayProbe {
 			return ticket{}, min(recheck, max(h.probeAt.Sub(now), time.Millisecond)), false
 		}
 		h.probing = true
@@ -143,7 +156,7 @@ func (g *gate) admitLocked(c *consumer, surface string) (ticket, time.Duration, 
 	case stateOpen:
 		return ticket{}, recheck, false
 	case stateHalfOpen:
-		if g.halfOpen[surface] {
+		if g.halfOpen[surface] || !mayProbe {
 			return ticket{}, recheck, false
 		}
 		g.halfOpen[surface] = true
@@ -155,10 +168,14 @@ func (g *gate) admitLocked(c *consumer, surface string) (ticket, time.Duration, 
 	return ticket{limit: maxFetch}, 0, true
 }
 
-// release ends a ticket whose fetch brought nothing to call.
-func (g *gate) release(t ticket) {
+// release ends a ticket whose fetch brought nothing to call; idle names
+// the consumer that found nothing, if any.
+func (g *gate) release(t ticket, idle *consumer) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if idle != nil && t.isProbe() {
+		g.idleProbe[idle] = g.now().Add(idleProbePause)
+	}
 	if t.probe != nil {
 		t.probe.probing = false
 	}

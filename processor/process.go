@@ -45,7 +45,7 @@ func (p *Processor) process(ctx context.Context, c *consumer, msg jetstream.Msg,
 	if err != nil {
 		p.log.Error().Err(err).Str("subject", msg.Subject()).Msg("message without JetStream metadata: terminating")
 		_ = msg.Term()
-		p.gate.release(t)
+		p.gate.release(t, nil)
 		return
 	}
 	j.log.Debug().Msg("request received")

@@ -46,6 +46,10 @@ type consumer struct {
 	operation  subjects.Operation
 	js         jetstream.Consumer
 	maxDeliver int
+	// wake is signaled by a core NATS subscription to the consumer's
+	// subject, so an idle consumer learns of a publish at once.
+	wake chan struct{}
+	sub  *nats.Subscription
 }
 
 // New returns a processor that talks to NATS through nc and to Clay through
@@ -104,10 +108,21 @@ func (p *Processor) Setup(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			p.consumers = append(p.consumers, &consumer{
+			c := &consumer{
 				priority: prio, operation: op, js: cons,
 				maxDeliver: cons.CachedInfo().Config.MaxDeliver,
+				wake:       make(chan struct{}, 1),
+			}
+			c.sub, err = p.nc.Subscribe(subjects.RequestSubject(prio, op), func(*nats.Msg) {
+				select {
+				case c.wake <- struct{}{}:
+				default:
+				}
 			})
+			if err != nil {
+				return fmt.Errorf("subscribe to %s: %w", subjects.RequestSubject(prio, op), err)
+			}
+			p.consumers = append(p.consumers, c)
 			p.log.Info().Str("consumer", ConsumerName(prio, op)).Msg("consumer bound")
 		}
 	}
@@ -137,6 +152,9 @@ func (p *Processor) Run(ctx context.Context, grace time.Duration) error {
 	loops.Go(func() { p.holdLoop(ctx) })
 	<-ctx.Done()
 	p.ready.Store(false)
+	for _, c := range p.consumers {
+		_ = c.sub.Unsubscribe()
+	}
 	p.log.Info().Dur("grace", grace).Msg("stopping: no new fetches, waiting for in-flight work")
 	loops.Wait()
 	p.waitInflight(grace, cancelWork)

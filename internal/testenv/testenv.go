@@ -6,6 +6,7 @@ package testenv
 import (
 	"context"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -67,6 +68,8 @@ func Sim(t testing.TB, cfg claysim.Config) *claysim.Running {
 // Processor is a processor running in the background.
 type Processor struct {
 	*processor.Processor
+	// Client is the processor's Clay client.
+	Client *clay.Client
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
@@ -96,8 +99,8 @@ func StartProcessor(t testing.TB, nc *nats.Conn, clayURL string, cfg processor.C
 	if cfg.DefaultWebhookBase == "" && cfg.Tables == nil {
 		cfg.DefaultWebhookBase = clayURL
 	}
-	if cfg.Logger.GetLevel() == zerolog.DebugLevel && testing.Verbose() {
-		cfg.Logger = zerolog.New(zerolog.NewTestWriter(t))
+	if os.Getenv("CLAYBRIDGE_TEST_LOG") != "" {
+		cfg.Logger = zerolog.New(zerolog.NewTestWriter(t)).With().Timestamp().Logger()
 	}
 	client := clay.New(clay.Config{BaseURL: clayURL, APIKey: "test-key"})
 	proc, err := processor.New(nc, client, cfg)
@@ -105,7 +108,7 @@ func StartProcessor(t testing.TB, nc *nats.Conn, clayURL string, cfg processor.C
 		t.Fatalf("new processor: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Processor{Processor: proc, cancel: cancel, done: make(chan error, 1)}
+	p := &Processor{Processor: proc, Client: client, cancel: cancel, done: make(chan error, 1)}
 	go func() { p.done <- proc.Run(ctx, 10*time.Second) }()
 	t.Cleanup(func() { p.Stop(t) })
 	Eventually(t, 30*time.Second, "processor ready", proc.Ready)
