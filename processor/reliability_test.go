@@ -122,7 +122,7 @@ func TestRetryAfterPausesSurface(t *testing.T) {
 			cfg := processor.Config{RateLimitPause: 2 * time.Second, RetryAfterMax: tc.clampMax, HeartbeatInterval: 500 * time.Millisecond}
 			s := newStack(t, claysim.Config{Latency: 20 * time.Millisecond}, cfg)
 			s.sim.AddFault(claysim.Fault{Status: http.StatusTooManyRequests, Count: 1, Operation: claysim.OpSearch, RetryAfterRaw: tc.raw})
-			keys := s.searches(t, "ra", subjects.Normal, 20, nil)
+			keys := s.searches(t, "ra", subjects.Normal, 60, nil)
 			out := s.await(t, keys, time.Minute)
 			noDLQ(t, out)
 
@@ -137,9 +137,10 @@ func TestRetryAfterPausesSurface(t *testing.T) {
 			if limited < 0 {
 				t.Fatal("the simulator answered no 429")
 			}
-			// Calls sent before the 429 came back may still arrive; the
-			// worker pool bounds them.
-			const inFlight = 5
+			// Calls sent, or past their hold check, before the 429 came back
+			// may still arrive: at most two per normal worker. Without the
+			// pause about 50 would arrive in that time.
+			const inFlight = 10
 			at := list[limited].Time
 			early := 0
 			for _, a := range list[limited+1:] {
