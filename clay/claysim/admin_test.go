@@ -66,6 +66,16 @@ func TestConfigUpdateRejectsInvalidSettings(t *testing.T) {
 		{"unknown operation", `{"latency_by_operation":{"enrich":"1s"}}`},
 		{"unknown field", `{"ratelimit":5}`},
 		{"valid then invalid", `{"webhook_ack":"empty200","burst":-3}`},
+		{"cap status 200", `{"cap_status":200}`},
+		{"cap status 600", `{"cap_status":600}`},
+		{"zero public window", `{"public_rate_window":"0s"}`},
+		{"negative public window", `{"public_rate_window":"-1s"}`},
+		{"unknown Retry-After mode", `{"public_retry_after_mode":"never"}`},
+		{"unknown callback mode", `{"callback_mode":"twice"}`},
+		{"empty callback mode", `{"callback_mode":""}`},
+		{"negative callback retries", `{"callback_retries":-1}`},
+		{"bad callback delay", `{"callback_delay":"soon"}`},
+		{"negative callback backoff", `{"callback_retry_backoff":"-5ms"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,5 +88,8 @@ func TestConfigUpdateRejectsInvalidSettings(t *testing.T) {
 	view := decode[settingsView](t, do(t, request{method: http.MethodGet, url: sim.URL() + "/_sim/config"}))
 	if view.WebhookAck != AckJSON200 || view.Burst != DefaultBurst || view.RateLimit != DefaultRateLimit {
 		t.Errorf("settings after rejected updates = %+v, want the defaults", view)
+	}
+	if view.CapStatus != DefaultCapStatus || view.PublicRateLimit != 0 || view.CallbackMode != CallbackNormal {
+		t.Errorf("settings after rejected updates = %+v, want cap status 403, no public limit and normal callbacks", view)
 	}
 }

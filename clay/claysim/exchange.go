@@ -32,6 +32,9 @@ type exchange struct {
 	// keys are the request keys of the rows, items or search, as counted
 	// in Stats.SubmissionsByKey.
 	keys []string
+	// publicLimit is the request's outcome under the Public API rate
+	// limit, or nil when the limit did not apply.
+	publicLimit *publicAdmission
 }
 
 // reply is a response that finish writes and records.
@@ -66,12 +69,19 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, op string, maxBod
 	return ex
 }
 
-// await applies the configured latency and the active faults to ex. It
-// returns false when it has already ended the exchange: the client went
-// away, the server is stopping, or a fault supplied the response.
+// await applies the Public API rate limit, the configured latency and the
+// active faults to ex. It returns false when it has already ended the
+// exchange: the client went away, the server is stopping, the request is
+// over the rate limit, or a fault supplied the response. The rate limit
+// applies first, so a request over it uses up no fault count and gets its
+// 429 after the configured latency alone.
 func (s *Server) await(w http.ResponseWriter, r *http.Request, ex *exchange) bool {
 	cfg := s.config()
-	effect := s.faults.take(ex.op, time.Now())
+	admitted := s.admitPublic(ex, cfg)
+	var effect faultEffect
+	if admitted {
+		effect = s.faults.take(ex.op, time.Now())
+	}
 	delay := cfg.Latency + cfg.LatencyByOperation[ex.op] + effect.latency
 
 	if err := sleepContext(r.Context(), delay); err != nil {
@@ -85,6 +95,10 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, ex *exchange) boo
 		return false
 	}
 
+	if !admitted {
+		s.finish(w, ex, ex.publicLimit.rejectReply(cfg.PublicRetryAfterMode, cfg.PublicRateWindow))
+		return false
+	}
 	if effect.status != nil {
 		s.finish(w, ex, faultReply(*effect.status))
 		return false
@@ -108,8 +122,12 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// finish writes rep and records the outcome of ex.
+// finish writes rep, with the X-RateLimit-* headers when the Public API
+// rate limit applied to ex, and records the outcome of ex.
 func (s *Server) finish(w http.ResponseWriter, ex *exchange, rep reply) {
+	if ex.publicLimit != nil {
+		rep.header = ex.publicLimit.addHeaders(rep.header)
+	}
 	writeReply(w, rep)
 	s.stats.recordOutcome(ex, rep.status, rep.rowsAccepted)
 	s.log.Debug().Str("operation", ex.op).Int("status", rep.status).Strs("keys", ex.keys).

@@ -98,9 +98,10 @@ func (r *Running) Done() <-chan struct{} {
 
 // Close stops the simulator and waits until it has stopped. Requests
 // still waiting out their latency get 503. Close waits up to 5 seconds
-// for in-flight responses before it closes their connections. It returns
-// an error when that wait timed out or when serving had failed, and later
-// calls return the same error.
+// for in-flight responses before it closes their connections, and then
+// cancels pending and in-flight callbacks and waits for their goroutines.
+// It returns an error when the wait for responses timed out or when
+// serving had failed, and later calls return the same error.
 func (r *Running) Close() error {
 	r.closeOnce.Do(func() {
 		r.stopBase(errServerStopping)
@@ -111,6 +112,7 @@ func (r *Running) Close() error {
 			_ = r.httpServer.Close()
 		}
 		<-r.done
+		_ = r.Server.Close()
 		if r.serveErr != nil {
 			r.closeErr = r.serveErr
 		}

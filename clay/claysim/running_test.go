@@ -59,6 +59,10 @@ func TestStartRejectsInvalidConfig(t *testing.T) {
 		{"unknown webhook ack", Config{WebhookAck: "json201"}},
 		{"negative burst", Config{Burst: -1}},
 		{"unknown latency operation", Config{LatencyByOperation: map[string]time.Duration{"enrich": time.Second}}},
+		{"cap status 200", Config{CapStatus: http.StatusOK}},
+		{"negative public rate window", Config{PublicRateWindow: -time.Second}},
+		{"unknown Retry-After mode", Config{PublicRetryAfterMode: "never"}},
+		{"unknown callback mode", Config{CallbackMode: "twice"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

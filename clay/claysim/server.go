@@ -1,6 +1,7 @@
 // Package claysim simulates the parts of Clay's HTTP API that claybridge
 // calls: table webhook sources, the public API v0 (/me, routines, people
-// and company search) and their documented limits and error statuses.
+// and company search), their documented limits and error statuses, and the
+// callbacks of a table's HTTP API column to loopback URLs.
 // Tests run it in-process through New or Start, and cmd/claysim runs it
 // as a standalone server. An admin API under /_sim/ reads statistics, injects
 // faults and changes settings at run time.
@@ -33,6 +34,9 @@ type Server struct {
 	sourcesMu    sync.Mutex
 	rowsBySource map[string]int
 
+	publicWindow publicWindow
+	callbacks    *callbackSender
+
 	runs     runStore
 	searches searchStore
 }
@@ -45,13 +49,15 @@ var _ http.Handler = (*Server)(nil)
 func New(cfg Config) *Server {
 	settings := cfg.withDefaults()
 	settings.LatencyByOperation = maps.Clone(cfg.LatencyByOperation)
+	stats := newStatsRecorder()
 	s := &Server{
 		log:          cfg.Logger,
 		mux:          http.NewServeMux(),
-		stats:        newStatsRecorder(),
+		stats:        stats,
 		settings:     settings,
 		limiter:      rate.NewLimiter(recordsLimit(settings.RateLimit), settings.Burst),
 		rowsBySource: map[string]int{},
+		callbacks:    newCallbackSender(stats, cfg.Logger),
 		runs:         runStore{runs: map[string]*routineRun{}},
 		searches:     searchStore{searches: map[string]*searchState{}},
 	}
@@ -98,10 +104,19 @@ func (s *Server) Stats() Stats {
 	return s.stats.snapshot()
 }
 
-// ResetStats clears the statistics. Routine runs, searches and the
-// webhook sources' lifetime row counts are kept.
+// ResetStats clears the statistics. Routine runs, searches, pending
+// callbacks and the webhook sources' lifetime row counts are kept.
 func (s *Server) ResetStats() {
 	s.stats.reset()
+}
+
+// Close cancels pending and in-flight callbacks and waits until their
+// goroutines have returned. The handler keeps serving, but rows accepted
+// after Close get no callback. Close always returns nil. Running.Close
+// calls it, so only a Server used without Start needs its own call.
+func (s *Server) Close() error {
+	s.callbacks.close()
+	return nil
 }
 
 // AddFault activates f from now on. A fault with neither Status nor

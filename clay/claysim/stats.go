@@ -44,6 +44,21 @@ type Stats struct {
 	ClientDisconnects int `json:"client_disconnects"`
 	// RecordsAccepted counts webhook rows that were accepted.
 	RecordsAccepted int `json:"records_accepted"`
+
+	// CallbacksSent counts callbacks whose receiver responded with a 2xx
+	// status. Each copy of a duplicate callback counts.
+	CallbacksSent int `json:"callbacks_sent"`
+	// CallbacksFailed counts callbacks given up after their last attempt
+	// got a non-2xx status or a connection error. A callback cancelled by
+	// Close counts as neither sent nor failed.
+	CallbacksFailed int `json:"callbacks_failed"`
+	// CallbacksByKey counts callback attempts, retries included, per
+	// claybridge_key. Rows without a key are not counted here.
+	CallbacksByKey map[string]int `json:"callbacks_by_key"`
+	// CallbacksRefused counts accepted rows whose callback URL the
+	// simulator rejected without dialling: not an http or https URL, or a
+	// host other than localhost and loopback IP addresses.
+	CallbacksRefused int `json:"callbacks_refused"`
 }
 
 // Arrival is one Clay request, or one row or routine item of it.
@@ -80,6 +95,7 @@ func (r *statsRecorder) reset() {
 		SubmissionsByKey:    map[string]int{},
 		AcceptedByKey:       map[string]int{},
 		Arrivals:            []Arrival{},
+		CallbacksByKey:      map[string]int{},
 	}
 }
 
@@ -141,5 +157,32 @@ func (r *statsRecorder) snapshot() Stats {
 	s.SubmissionsByKey = maps.Clone(r.stats.SubmissionsByKey)
 	s.AcceptedByKey = maps.Clone(r.stats.AcceptedByKey)
 	s.Arrivals = append([]Arrival{}, r.stats.Arrivals...)
+	s.CallbacksByKey = maps.Clone(r.stats.CallbacksByKey)
 	return s
+}
+
+func (r *statsRecorder) countCallbackAttempt(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if key != "" {
+		r.stats.CallbacksByKey[key]++
+	}
+}
+
+func (r *statsRecorder) countCallbackSent() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stats.CallbacksSent++
+}
+
+func (r *statsRecorder) countCallbackFailed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stats.CallbacksFailed++
+}
+
+func (r *statsRecorder) countCallbackRefused() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stats.CallbacksRefused++
 }

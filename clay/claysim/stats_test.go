@@ -89,7 +89,9 @@ func TestStatsAdminAPI(t *testing.T) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	wantNames := []string{"accepted_by_key", "arrivals", "arrivals_dropped", "client_disconnects", "records_accepted",
+	wantNames := []string{"accepted_by_key", "arrivals", "arrivals_dropped",
+		"callbacks_by_key", "callbacks_failed", "callbacks_refused", "callbacks_sent",
+		"client_disconnects", "records_accepted",
 		"requests_by_operation", "requests_total", "responses_by_status", "submissions_by_key"}
 	if !reflect.DeepEqual(names, wantNames) {
 		t.Errorf("stats fields = %v, want %v", names, wantNames)

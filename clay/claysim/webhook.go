@@ -1,8 +1,11 @@
 package claysim
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 )
@@ -43,16 +46,26 @@ func (s *Server) acceptRows(r *http.Request, ex *exchange, rows []map[string]any
 	if rep, ok := s.admitRows(r.PathValue("source"), len(rows), cfg); !ok {
 		return rep
 	}
+	s.startCallbacks(rows, cfg)
 	rep := webhookAck(cfg.WebhookAck, len(rows))
 	rep.rowsAccepted = len(rows)
 	return rep
 }
 
-// parseRows decodes a webhook body into rows.
+// parseRows decodes a webhook body into rows, keeping numbers as written
+// so that callbacks return them unchanged.
 func parseRows(body []byte) ([]map[string]any, error) {
+	decoder := json.NewDecoder(bytes.NewReader(body))
+	decoder.UseNumber()
 	var doc any
-	if err := json.Unmarshal(body, &doc); err != nil {
+	if err := decoder.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("the body is empty")
+		}
 		return nil, err
+	}
+	if _, err := decoder.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("unexpected data after the JSON value")
 	}
 	switch v := doc.(type) {
 	case map[string]any:
@@ -81,7 +94,7 @@ func jsonKind(v any) string {
 		return "null"
 	case bool:
 		return "a boolean"
-	case float64:
+	case json.Number:
 		return "a number"
 	case string:
 		return "a string"
@@ -109,9 +122,10 @@ func (s *Server) admitRows(source string, n int, cfg Config) (reply, bool) {
 	defer s.sourcesMu.Unlock()
 
 	// NOTE: Clay documents the lifetime limit of 50,000 submissions per
-	// webhook source but not the response past it, so 403 is a guess.
+	// webhook source but not the response past it, so the default 403 is
+	// a guess. CapStatus lets tests try others, such as 422 or 429.
 	if cfg.MaxRowsPerSource > 0 && s.rowsBySource[source]+n > cfg.MaxRowsPerSource {
-		return errorReply(http.StatusForbidden,
+		return errorReply(cfg.CapStatus,
 			"webhook source %q has reached its lifetime limit of %d submissions: create a new webhook source",
 			source, cfg.MaxRowsPerSource), false
 	}

@@ -112,6 +112,7 @@ func TestRowsInvalidBody(t *testing.T) {
 		name string
 		body string
 	}{
+		{"empty", ""},
 		{"not JSON", "claybridge"},
 		{"truncated", `{"a":`},
 		{"string", `"row"`},
@@ -201,6 +202,69 @@ func TestRowsSourceLifetimeLimit(t *testing.T) {
 				i, step.source, step.rows, resp.status, step.want, resp.body)
 		}
 	}
+}
+
+func TestRowsSourceLifetimeLimitStatus(t *testing.T) {
+	tests := []struct {
+		name      string
+		capStatus int
+		want      int
+	}{
+		{"default", 0, http.StatusForbidden},
+		{"403", http.StatusForbidden, http.StatusForbidden},
+		{"422", http.StatusUnprocessableEntity, http.StatusUnprocessableEntity},
+		{"429", http.StatusTooManyRequests, http.StatusTooManyRequests},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := unlimited()
+			cfg.MaxRowsPerSource = 1
+			cfg.CapStatus = tt.capStatus
+			sim := startSim(t, cfg)
+			wantStatus(t, postRows(t, sim, "s", rowsWithKeys("a"), nil), http.StatusOK)
+
+			resp := postRows(t, sim, "s", rowsWithKeys("b"), nil)
+			wantStatus(t, resp, tt.want)
+			wantMessage(t, resp)
+			if values := resp.header.Values("Retry-After"); len(values) != 0 {
+				t.Errorf("Retry-After = %q, want no header at the lifetime limit", values)
+			}
+		})
+	}
+}
+
+func TestConfigUpdateWebhookLimits(t *testing.T) {
+	sim := startSim(t, unlimited())
+	resp := postConfig(t, sim, `{"max_body_bytes":1000,"max_rows_per_source":2,"cap_status":422}`)
+	wantStatus(t, resp, http.StatusOK)
+	view := decode[settingsView](t, resp)
+	if view.MaxBodyBytes != 1000 || view.MaxRowsPerSource != 2 || view.CapStatus != http.StatusUnprocessableEntity {
+		t.Errorf("settings = %+v, want 1000 bytes, 2 rows per source and cap status 422", view)
+	}
+
+	steps := []struct {
+		name string
+		body string
+		want int
+	}{
+		{"body at the new limit", rowOfSize(1000), http.StatusOK},
+		{"body one byte over", rowOfSize(1001), http.StatusRequestEntityTooLarge},
+		{"second row", rowOfSize(500), http.StatusOK},
+		{"third row past the cap", rowOfSize(500), http.StatusUnprocessableEntity},
+	}
+	for _, step := range steps {
+		if got := postRows(t, sim, "s", step.body, nil); got.status != step.want {
+			t.Fatalf("%s: status = %d, want %d; body %s", step.name, got.status, step.want, got.body)
+		}
+	}
+
+	resp = postConfig(t, sim, `{"max_body_bytes":0,"max_rows_per_source":0}`)
+	wantStatus(t, resp, http.StatusOK)
+	view = decode[settingsView](t, resp)
+	if view.MaxBodyBytes != 0 || view.MaxRowsPerSource != 0 {
+		t.Errorf("settings = %+v, want 0 (no limit) for both", view)
+	}
+	wantStatus(t, postRows(t, sim, "s", rowOfSize(3*DefaultMaxBodyBytes), nil), http.StatusOK)
 }
 
 func TestUnknownPathIsNotCounted(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,6 +61,69 @@ func TestParseFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "public limit and callback defaults",
+			check: func(t *testing.T, opts options) {
+				cfg := opts.config
+				if cfg.PublicRateLimit != 0 || cfg.PublicRateWindow != time.Second || cfg.PublicRetryAfterMode != "seconds" {
+					t.Errorf("public limit = %d per %v, Retry-After %q, want off, 1s and seconds",
+						cfg.PublicRateLimit, cfg.PublicRateWindow, cfg.PublicRetryAfterMode)
+				}
+				if cfg.CallbackMode != "normal" || cfg.CallbackDelay != 500*time.Millisecond || cfg.CallbackLateDelay != 5*time.Second {
+					t.Errorf("callbacks = %q after %v (late %v), want normal after 500ms (late 5s)",
+						cfg.CallbackMode, cfg.CallbackDelay, cfg.CallbackLateDelay)
+				}
+				if cfg.CallbackRetries != 3 || cfg.CallbackRetryBackoff != 100*time.Millisecond || cfg.CapStatus != 403 {
+					t.Errorf("callback retries = %d, backoff = %v, cap status = %d, want 3, 100ms and 403",
+						cfg.CallbackRetries, cfg.CallbackRetryBackoff, cfg.CapStatus)
+				}
+			},
+		},
+		{
+			name: "public rate limit, cap status and body limit",
+			args: []string{"--public-rate-limit", "5", "--public-rate-window", "1m", "--public-retry-after", "http-date",
+				"--cap-status", "422", "--max-body-bytes", "50000"},
+			check: func(t *testing.T, opts options) {
+				cfg := opts.config
+				if cfg.PublicRateLimit != 5 || cfg.PublicRateWindow != time.Minute || cfg.PublicRetryAfterMode != "http-date" {
+					t.Errorf("public limit = %d per %v, Retry-After %q, want 5 per 1m and http-date",
+						cfg.PublicRateLimit, cfg.PublicRateWindow, cfg.PublicRetryAfterMode)
+				}
+				if cfg.CapStatus != 422 || cfg.MaxBodyBytes != 50000 {
+					t.Errorf("cap status = %d, max body = %d, want 422 and 50000", cfg.CapStatus, cfg.MaxBodyBytes)
+				}
+			},
+		},
+		{
+			name: "callback settings",
+			args: []string{"--callback-mode", "duplicate", "--callback-delay", "20ms", "--callback-late-delay", "2s",
+				"--callback-retries", "5", "--callback-retry-backoff", "10ms"},
+			check: func(t *testing.T, opts options) {
+				cfg := opts.config
+				if cfg.CallbackMode != "duplicate" || cfg.CallbackDelay != 20*time.Millisecond || cfg.CallbackLateDelay != 2*time.Second {
+					t.Errorf("callbacks = %q after %v (late %v), want duplicate after 20ms (late 2s)",
+						cfg.CallbackMode, cfg.CallbackDelay, cfg.CallbackLateDelay)
+				}
+				if cfg.CallbackRetries != 5 || cfg.CallbackRetryBackoff != 10*time.Millisecond {
+					t.Errorf("callback retries = %d, backoff = %v, want 5 and 10ms", cfg.CallbackRetries, cfg.CallbackRetryBackoff)
+				}
+			},
+		},
+		{
+			name: "zero callback values mean none",
+			args: []string{"--callback-delay", "0s", "--callback-late-delay", "0s", "--callback-retries", "0",
+				"--callback-retry-backoff", "0s"},
+			check: func(t *testing.T, opts options) {
+				cfg := opts.config
+				if cfg.CallbackDelay >= 0 || cfg.CallbackLateDelay >= 0 || cfg.CallbackRetryBackoff >= 0 {
+					t.Errorf("callback delay = %v, late delay = %v, backoff = %v, want negative values (no wait)",
+						cfg.CallbackDelay, cfg.CallbackLateDelay, cfg.CallbackRetryBackoff)
+				}
+				if cfg.CallbackRetries >= 0 {
+					t.Errorf("callback retries = %d, want a negative value (no retries)", cfg.CallbackRetries)
+				}
+			},
+		},
+		{
 			name: "latency by operation",
 			args: []string{"--latency-by-operation", "row=1s, search=300ms"},
 			check: func(t *testing.T, opts options) {
@@ -95,6 +159,39 @@ func TestParseFlagsRejectsInvalidInput(t *testing.T) {
 	for _, args := range tests {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) succeeded, want an error", args)
+		}
+	}
+}
+
+func TestRunRejectsInvalidSettings(t *testing.T) {
+	tests := [][]string{
+		{"--callback-mode", "twice"},
+		{"--public-retry-after", "never"},
+		{"--cap-status", "200"},
+		{"--public-rate-window", "-1s"},
+	}
+	for _, args := range tests {
+		args = append(args, "--listen", "127.0.0.1:0")
+		if code := run(args, io.Discard, io.Discard); code != 1 {
+			t.Errorf("run(%q) exit code = %d, want 1", args, code)
+		}
+	}
+}
+
+func TestHelpNamesFlagsWithUnits(t *testing.T) {
+	var out strings.Builder
+	if code := run([]string{"--help"}, io.Discard, &out); code != 0 {
+		t.Fatalf("--help exit code = %d, want 0", code)
+	}
+	for _, want := range []string{
+		"-public-rate-limit requests", "-public-rate-window duration", "-public-retry-after form",
+		"-cap-status status", "-max-body-bytes bytes",
+		"-callback-mode mode", "-callback-delay duration", "-callback-late-delay duration",
+		"-callback-retries retries", "-callback-retry-backoff duration",
+		"X-Claybridge-Callback-Token",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help output lacks %q", want)
 		}
 	}
 }
