@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/claybridge/claybridge/clay"
+	"github.com/claybridge/claybridge/fallback"
 	"github.com/claybridge/claybridge/subjects"
 )
 
@@ -86,6 +87,16 @@ type Config struct {
 	// GuaranteedShare gives a priority with backlog at least one token in
 	// that many, default 10.
 	GuaranteedShare int
+	// CacheDisabled turns the fallback cache off.
+	CacheDisabled bool
+	// Cache configures the fallback cache: memory budget, staleness
+	// thresholds and the staleness each priority may be served.
+	Cache fallback.Config
+	// CacheFirst lists the operations a fresh cache entry answers without
+	// calling Clay. Nil means search only; rows are never answered from
+	// the cache.
+	CacheFirst map[subjects.Operation]bool
+
 	// HasAPIKey tells that holds of the Public API may be probed with
 	// GET /me.
 	HasAPIKey bool
@@ -161,6 +172,10 @@ func (c *Config) setDefaults() {
 	setDefault(&c.RetryAfterMax, DefaultRetryAfterMax)
 	setDefault(&c.RateLimitPause, DefaultRateLimitPause)
 	setDefault(&c.GuaranteedShare, DefaultGuaranteedShare)
+	if c.CacheFirst == nil {
+		c.CacheFirst = map[subjects.Operation]bool{subjects.Search: true}
+	}
+	delete(c.CacheFirst, subjects.Row)
 }
 
 func (c *Config) validate() error {

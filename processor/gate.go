@@ -63,7 +63,10 @@ type gate struct {
 
 	probeInterval time.Duration
 	maxParked     int
-	now           func() time.Time
+	// cacheAnswers lets consumers of cacheable operations keep fetching
+	// during a hold, so the fallback cache can answer what it holds.
+	cacheAnswers bool
+	now          func() time.Time
 }
 
 func newGate(cfg *Config) *gate {
@@ -75,6 +78,7 @@ func newGate(cfg *Config) *gate {
 		changed:       make(chan struct{}),
 		probeInterval: cfg.ProbeInterval,
 		maxParked:     cfg.MaxParked,
+		cacheAnswers:  !cfg.CacheDisabled,
 		now:           time.Now,
 	}
 	for _, s := range surfaces {
@@ -137,7 +141,17 @@ func (g *gate) admit(ctx context.Context, c *consumer) (ticket, bool) {
 }
 
 // admitLocked returns a ticket, or how long to wait before asking again.
+// While a hold stops calls, consumers of cacheable operations still fetch
+// (up to the parked bound) so the fallback cache can answer.
 func (g *gate) admitLocked(c *consumer, surface string) (ticket, time.Duration, bool) {
+	t, wait, ok := g.admitCallsLocked(c, surface)
+	if ok || !g.cacheAnswers || !cacheable(c.operation) || len(g.parked) >= g.maxParked {
+		return t, wait, ok
+	}
+	return ticket{limit: maxFetch}, 0, true
+}
+
+func (g *gate) admitCallsLocked(c *consumer, surface string) (ticket, time.Duration, bool) {
 	const recheck = 250 * time.Millisecond
 	now := g.now()
 	mayProbe := !now.Before(g.idleProbe[c])
@@ -322,8 +336,13 @@ func (g *gate) admitCall(op subjects.Operation, table string, t ticket) (stop *h
 			return h, probes
 		}
 	}
-	if g.breakers[surface].state() == stateOpen {
+	switch g.breakers[surface].state() {
+	case stateOpen:
 		return &hold{scope: surface, reason: reasonBreakerOpen}, probes
+	case stateHalfOpen:
+		if t.breaker != surface {
+			return &hold{scope: surface, reason: reasonBreakerOpen}, probes
+		}
 	}
 	return nil, probes
 }
@@ -374,4 +393,14 @@ func (g *gate) dueMeProbe() *hold {
 		}
 	}
 	return nil
+}
+
+// releaseProbes ends the probes of a job that was answered without a call.
+func (g *gate) releaseProbes(j *job) {
+	for _, h := range j.probes {
+		g.finishProbe(h)
+	}
+	if j.ticket.breaker != "" {
+		g.finishHalfOpen(j.ticket.breaker)
+	}
 }

@@ -3,7 +3,6 @@ package processor
 import (
 	"context"
 	"errors"
-	"math"
 	"net/http"
 	"time"
 
@@ -171,8 +170,8 @@ func (p *Processor) observeRateLimit(surface string, rl clay.RateLimit) {
 			errors.New("X-RateLimit-Remaining is 0"))
 		return
 	}
+	// A burst of one spreads the calls evenly, so calls granted before the
+	// headers of earlier ones arrive cannot overrun a fixed window.
 	window := max(rl.Reset, time.Second)
-	perSecond := float64(rl.Remaining) / window.Seconds()
-	burst := max(1, min(rl.Remaining, int(math.Ceil(perSecond))))
-	p.budgets[surface].setRate(perSecond, burst)
+	p.budgets[surface].setRate(float64(rl.Remaining)/window.Seconds(), 1)
 }

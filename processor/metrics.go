@@ -19,6 +19,7 @@ type metrics struct {
 	breakerState       *prometheus.GaugeVec
 	holds              *prometheus.GaugeVec
 	rateTokens         *prometheus.GaugeVec
+	fallbacks          *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -56,12 +57,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "claybridge_rate_tokens",
 			Help: "Rate budget tokens available per Clay surface.",
 		}, []string{"surface"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "claybridge_fallback_answers_total",
+			Help: "Requests answered from the fallback cache because Clay could not, by reason.",
+		}, []string{"reason"}),
 	}
 	for _, s := range surfaces {
 		m.breakerState.WithLabelValues(s).Set(0)
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.clayCalls, m.dlqEntries, m.duplicatePublishes,
-		m.retries, m.breakerState, m.holds, m.rateTokens} {
+		m.retries, m.breakerState, m.holds, m.rateTokens, m.fallbacks} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

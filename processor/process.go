@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/claybridge/claybridge/clay"
+	"github.com/claybridge/claybridge/fallback"
 	"github.com/claybridge/claybridge/subjects"
 )
 
@@ -31,6 +32,9 @@ type job struct {
 	table string
 	// deadline is the request's Clay-Deadline, zero when absent.
 	deadline time.Time
+	// cacheKey is the request's fallback cache key, empty when its answers
+	// are not cached.
+	cacheKey string
 }
 
 // outcome is what a Clay call produced.
@@ -54,7 +58,15 @@ func (p *Processor) process(ctx context.Context, c *consumer, msg jetstream.Msg,
 		p.settle(ctx, j, nil, err)
 		return
 	}
+	if p.answerFromCache(ctx, j) {
+		p.gate.releaseProbes(j)
+		return
+	}
 	if stop := p.check(j); stop != nil {
+		if p.answerFallback(ctx, j, stop.reason) {
+			p.gate.releaseProbes(j)
+			return
+		}
 		p.park(j, stop)
 		return
 	}
@@ -74,6 +86,11 @@ func (p *Processor) decode(j *job) (*subjects.Request, error) {
 	}
 	if j.deadline, err = requestDeadline(j.msg.Headers().Get(subjects.HeaderDeadline)); err != nil {
 		return nil, err
+	}
+	if cacheable(j.c.operation) && p.cache != nil {
+		if j.cacheKey, err = fallback.Key(j.c.operation, j.msg.Data()); err != nil {
+			return nil, fmt.Errorf("%w: %v", subjects.ErrInvalidRequest, err)
+		}
 	}
 	if !j.deadline.IsZero() && !time.Now().Before(j.deadline) {
 		return nil, fmt.Errorf("%w: %s was %s", errRequestDeadline, subjects.HeaderDeadline, j.deadline.Format(time.RFC3339))

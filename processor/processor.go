@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/claybridge/claybridge/clay"
+	"github.com/claybridge/claybridge/fallback"
 	"github.com/claybridge/claybridge/subjects"
 )
 
@@ -35,6 +36,7 @@ type Processor struct {
 	gate      *gate
 	consumers []*consumer
 	hasAPIKey bool
+	cache     *fallback.Cache
 
 	ready    atomic.Bool
 	inflight sync.WaitGroup
@@ -101,6 +103,9 @@ func (p *Processor) Setup(ctx context.Context) error {
 	if err := p.ensureStreams(ctx); err != nil {
 		return err
 	}
+	if err := p.openCache(ctx); err != nil {
+		return fmt.Errorf("open fallback cache: %w", err)
+	}
 	p.consumers = p.consumers[:0]
 	for _, prio := range subjects.Priorities {
 		for _, op := range subjects.Operations {
@@ -159,6 +164,9 @@ func (p *Processor) Run(ctx context.Context, grace time.Duration) error {
 	loops.Wait()
 	p.waitInflight(grace, cancelWork)
 	p.releaseParked()
+	if p.cache != nil {
+		p.cache.Close()
+	}
 	p.log.Info().Msg("processor stopped")
 	return nil
 }

@@ -22,6 +22,8 @@ const (
 	outcomeDeadLettered = "dead_lettered"
 	outcomeRequeued     = "requeued"
 	outcomeParked       = "parked"
+	outcomeCache        = "cache"
+	outcomeFallback     = "fallback"
 )
 
 // settle decides, from the class of err, whether the message is answered,
@@ -54,7 +56,9 @@ func (p *Processor) settle(work context.Context, j *job, out *outcome, err error
 		p.deadLetter(ctx, j, subjects.ClassForbidden, err)
 	default:
 		if stop := p.heldBy(j, err); stop != nil {
-			p.park(j, stop)
+			if !p.answerFallback(work, j, stop.reason) {
+				p.park(j, stop)
+			}
 			return
 		}
 		p.retry(ctx, j, err)
@@ -87,6 +91,7 @@ func (p *Processor) succeed(ctx context.Context, j *job, out *outcome) {
 		ClayLatencyMS: out.clayLatency.Milliseconds(),
 		Data:          out.data,
 	}
+	p.remember(ctx, j, out)
 	if err := p.publishResult(ctx, j, &res); err != nil {
 		j.log.Error().Err(err).Msg("result not published: the request will be delivered again")
 		p.requeue(j, err)
@@ -100,7 +105,9 @@ func (p *Processor) succeed(ctx context.Context, j *job, out *outcome) {
 // retry negative-acks with a delay, or dead-letters on the last delivery.
 func (p *Processor) retry(ctx context.Context, j *job, err error) {
 	if j.attempt >= j.c.maxDeliver {
-		p.deadLetter(ctx, j, subjects.ClassRetriesExhausted, err)
+		if !p.answerFallback(ctx, j, string(subjects.ClassRetriesExhausted)) {
+			p.deadLetter(ctx, j, subjects.ClassRetriesExhausted, err)
+		}
 		return
 	}
 	delay := p.retryDelay(j.attempt, err)
