@@ -37,6 +37,7 @@ type Processor struct {
 	consumers []*consumer
 	hasAPIKey bool
 	cache     *fallback.Cache
+	ledger    jetstream.KeyValue
 
 	ready    atomic.Bool
 	inflight sync.WaitGroup
@@ -103,6 +104,11 @@ func (p *Processor) Setup(ctx context.Context) error {
 	if err := p.ensureStreams(ctx); err != nil {
 		return err
 	}
+	ledger, err := p.js.KeyValue(ctx, subjects.BucketLedger)
+	if err != nil {
+		return fmt.Errorf("open bucket %s: %w", subjects.BucketLedger, err)
+	}
+	p.ledger = ledger
 	if err := p.openCache(ctx); err != nil {
 		return fmt.Errorf("open fallback cache: %w", err)
 	}

@@ -311,3 +311,26 @@ func TestPublicAPIBudgetFollowsRateLimitHeaders(t *testing.T) {
 	}
 	t.Logf("50 searches at 10/s: %d answered 429", limited)
 }
+
+func TestRetriesExhaustedCarriesErrorHistory(t *testing.T) {
+	s := newStack(t, claysim.Config{}, processor.Config{MaxDeliver: 3, BreakerFailures: 100, CacheFirst: map[subjects.Operation]bool{}})
+	s.sim.AddFault(claysim.Fault{Status: http.StatusBadGateway, Operation: claysim.OpSearch})
+	keys := s.searches(t, "exhausted", subjects.Critical, 1, nil)
+	out := s.await(t, keys, time.Minute)
+	entries := out.DLQ[keys[0]]
+	if len(entries) != 1 || entries[0].Class != subjects.ClassRetriesExhausted {
+		t.Fatalf("want one %s DLQ entry, got %+v", subjects.ClassRetriesExhausted, entries)
+	}
+	h := entries[0].Header
+	if got := strings.Count(h.Get(subjects.HeaderError), "HTTP 502"); got != 3 {
+		t.Errorf("Clay-Error names 502 %d times, want all 3 attempts: %q", got, h.Get(subjects.HeaderError))
+	}
+	if h.Get(subjects.HeaderAttempts) != "3" {
+		t.Errorf("Clay-Attempts = %q, want 3", h.Get(subjects.HeaderAttempts))
+	}
+	first, err1 := time.Parse(time.RFC3339Nano, h.Get(subjects.HeaderFirstAttempt))
+	last, err2 := time.Parse(time.RFC3339Nano, h.Get(subjects.HeaderLastAttempt))
+	if err1 != nil || err2 != nil || last.Sub(first) < 2*time.Second {
+		t.Errorf("first attempt %s, last %s: want at least the two retry delays (2s) apart", first, last)
+	}
+}

@@ -111,6 +111,7 @@ func (p *Processor) retry(ctx context.Context, j *job, err error) {
 		return
 	}
 	delay := p.retryDelay(j.attempt, err)
+	p.recordAttempt(ctx, j, err)
 	p.metrics.retries.Inc()
 	j.log.Warn().Err(err).Dur("delay", delay).Msg("Clay call failed: retrying later")
 	if nakErr := j.msg.NakWithDelay(delay); nakErr != nil {
@@ -148,16 +149,18 @@ func (p *Processor) requeue(j *job, reason error) {
 // deadLetter stores the DLQ entry, then terminates the original. A failed
 // DLQ publish is retried; if it keeps failing the original is given back.
 func (p *Processor) deadLetter(ctx context.Context, j *job, class subjects.ErrorClass, cause error) {
+	history := p.attempts(ctx, j)
 	f := dlq.Failure{
-		Key:      j.key,
-		Class:    class,
-		Error:    cause.Error(),
-		Attempts: j.attempt,
-		// TODO: the time of the first attempt needs the ledger's attempt
-		// history; until then it is the time the request was stored.
-		FirstAttempt: j.meta.Timestamp,
+		Key:          j.key,
+		Class:        class,
+		Error:        errorHistory(history, cause),
+		Attempts:     j.attempt,
+		FirstAttempt: time.Now(),
 		LastAttempt:  time.Now(),
 		BreakerState: p.gate.breakers[surfaceOf(j.c.operation)].state(),
+	}
+	if len(history) > 0 {
+		f.FirstAttempt = history[0].Time
 	}
 	var clayErr *clay.Error
 	if errors.As(cause, &clayErr) {
