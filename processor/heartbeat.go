@@ -63,6 +63,9 @@ func (p *Processor) heartbeat(ctx context.Context) *subjects.Heartbeat {
 		hb.RateBudget[s] = p.budgets[s].state()
 		p.metrics.rateTokens.WithLabelValues(s).Set(hb.RateBudget[s].Tokens)
 	}
+	if p.cache != nil {
+		hb.CacheHitRatio = p.cache.HitRatio()
+	}
 	if len(hb.Holds) > 0 {
 		hb.State = subjects.Degraded
 		for _, h := range hb.Holds {
