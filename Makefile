@@ -13,6 +13,12 @@ build:
 run: build
 	$(BIN)/claybridge run --embedded-nats --sim
 
+## demo: publish examples/requests.jsonl to a running "make run" (NATS_URL,
+## CLAYSIM_URL) and check that every request ends exactly once.
+demo:
+	$(GO) build -o $(BIN)/demo ./examples/demo
+	$(BIN)/demo --file examples/requests.jsonl
+
 ## test: vet, unit tests against an in-process nats-server, then the multi-process tests.
 test: vet unit
 

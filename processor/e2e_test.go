@@ -12,6 +12,7 @@ import (
 
 	"github.com/claybridge/claybridge/clay/claysim"
 	"github.com/claybridge/claybridge/internal/testenv"
+	"github.com/claybridge/claybridge/internal/testproc"
 	"github.com/claybridge/claybridge/internal/verify"
 	"github.com/claybridge/claybridge/processor"
 	"github.com/claybridge/claybridge/subjects"
@@ -68,7 +69,7 @@ func TestEndToEndEveryRequestEndsOnce(t *testing.T) {
 	_, nc := testenv.NATS(t)
 	js := testenv.JetStream(t, nc)
 	sim := testenv.Sim(t, claysim.Config{RoutineDelay: 200 * time.Millisecond})
-	testenv.StartProcessor(t, nc, sim.URL(), processor.Config{RoutinePollInterval: 100 * time.Millisecond})
+	testproc.Start(t, nc, sim.URL(), processor.Config{RoutinePollInterval: 100 * time.Millisecond})
 
 	valid := validRequests(30)
 	for _, r := range valid {
@@ -151,7 +152,7 @@ func TestPublishToUnknownOperationFails(t *testing.T) {
 	_, nc := testenv.NATS(t)
 	js := testenv.JetStream(t, nc)
 	sim := testenv.Sim(t, claysim.Config{})
-	testenv.StartProcessor(t, nc, sim.URL(), processor.Config{})
+	testproc.Start(t, nc, sim.URL(), processor.Config{})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

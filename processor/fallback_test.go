@@ -12,6 +12,7 @@ import (
 	"github.com/claybridge/claybridge/clay/claysim"
 	"github.com/claybridge/claybridge/fallback"
 	"github.com/claybridge/claybridge/internal/testenv"
+	"github.com/claybridge/claybridge/internal/testproc"
 	"github.com/claybridge/claybridge/processor"
 	"github.com/claybridge/claybridge/subjects"
 )
@@ -57,13 +58,13 @@ func TestOpenBreakerAnswersFromCache(t *testing.T) {
 func TestCacheSurvivesRestart(t *testing.T) {
 	_, nc := testenv.NATS(t)
 	sim := testenv.Sim(t, claysim.Config{})
-	first := testenv.StartProcessor(t, nc, sim.URL(), processor.Config{Instance: "first"})
+	first := testproc.Start(t, nc, sim.URL(), processor.Config{Instance: "first"})
 	s := &stack{nc: nc, js: testenv.JetStream(t, nc), sim: sim, proc: first}
 	s.await(t, s.sameSearch(t, "before-restart", subjects.Normal), 30*time.Second)
 	first.Stop(t)
 
 	registry := prometheus.NewRegistry()
-	s.proc = testenv.StartProcessor(t, nc, sim.URL(), processor.Config{Instance: "second", Registerer: registry})
+	s.proc = testproc.Start(t, nc, sim.URL(), processor.Config{Instance: "second", Registerer: registry})
 	calls := sim.Stats().RequestsByOperation[claysim.OpSearch]
 	out := s.await(t, s.sameSearch(t, "after-restart", subjects.Normal), 30*time.Second)
 	if res := out.Results["after-restart"]; len(res) != 1 || res[0].Source != subjects.SourceCache {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/claybridge/claybridge/clay/claysim"
 	"github.com/claybridge/claybridge/internal/testenv"
+	"github.com/claybridge/claybridge/internal/testproc"
 	"github.com/claybridge/claybridge/internal/verify"
 	"github.com/claybridge/claybridge/processor"
 	"github.com/claybridge/claybridge/subjects"
@@ -23,7 +24,7 @@ type stack struct {
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	sim  *claysim.Running
-	proc *testenv.Processor
+	proc *testproc.Processor
 }
 
 func newStack(t *testing.T, simCfg claysim.Config, cfg processor.Config) *stack {
@@ -34,7 +35,7 @@ func newStack(t *testing.T, simCfg claysim.Config, cfg processor.Config) *stack 
 		cfg.Instance = "test-" + t.Name()
 		cfg.Instance = processor.SanitizeToken(cfg.Instance)
 	}
-	s.proc = testenv.StartProcessor(t, nc, s.sim.URL(), cfg)
+	s.proc = testproc.Start(t, nc, s.sim.URL(), cfg)
 	return s
 }
 

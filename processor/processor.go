@@ -67,14 +67,14 @@ func New(nc *nats.Conn, client *clay.Client, cfg Config) (*Processor, error) {
 		return nil, fmt.Errorf("open JetStream: %w", err)
 	}
 	p := &Processor{
-		cfg:    cfg,
-		log:    cfg.Logger.With().Str("instance", cfg.Instance).Logger(),
-		nc:     nc,
-		js:     js,
-		clay:   client,
+		cfg:   cfg,
+		log:   cfg.Logger.With().Str("instance", cfg.Instance).Logger(),
+		nc:    nc,
+		js:    js,
+		clay:  client,
 		pools: make(map[subjects.Priority]*pool),
 		budgets: map[string]*allocator{
-			surfaceWebhook:   newAllocator(cfg.RateLimit, cfg.Burst, cfg.GuaranteedShare),
+			surfaceWebhook:   newAllocator(cfg.RateLimit, jitterMargin(cfg.Burst), cfg.GuaranteedShare),
 			surfacePublicAPI: newAllocator(Unlimited, 0, cfg.GuaranteedShare),
 		},
 		gate:      newGate(&cfg),
@@ -194,3 +194,15 @@ func (p *Processor) waitInflight(grace time.Duration, cancelWork context.CancelF
 
 // errShutdown marks work canceled because the processor is stopping.
 var errShutdown = errors.New("processor is shutting down")
+
+// jitterMargin keeps a tenth of the workspace's burst (at least one
+// record) in reserve. Tokens are taken here before fetching and calls
+// reach Clay a little later, unevenly, so a budget equal to Clay's own
+// bucket would now and then arrive one record over it and get a 429.
+// The refill rate stays the configured one.
+func jitterMargin(burst int) int {
+	if burst <= 1 {
+		return burst
+	}
+	return burst - max(1, burst/10)
+}

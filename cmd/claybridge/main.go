@@ -25,6 +25,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "process Clay requests from NATS JetStream", runCommand},
+		{"submit", "publish one Clay request, optionally waiting for its outcome", submitCommand},
+		{"config", "print the effective configuration, or the defaults", configCommand},
 		{"version", "print the version", versionCommand},
 	}
 }
@@ -88,13 +90,18 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, `Run "claybridge COMMAND --help" for a command's flags.`)
 }
 
-// newFlagSet returns a flag set whose usage names the command.
-func newFlagSet(name, synopsis string, stderr io.Writer) *pflag.FlagSet {
+// newFlagSet returns a flag set whose usage names the command and, when
+// about is set, explains it before the flags.
+func newFlagSet(name, synopsis, about string, stderr io.Writer) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: claybridge %s\n\nFlags:\n%s", synopsis, fs.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: claybridge %s\n\n", synopsis)
+		if about != "" {
+			fmt.Fprintf(stderr, "%s\n\n", about)
+		}
+		fmt.Fprintf(stderr, "Flags:\n%s", fs.FlagUsages())
 	}
 	return fs
 }

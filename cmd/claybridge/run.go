@@ -7,9 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,117 +15,79 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
-	"github.com/spf13/pflag"
 
 	"github.com/claybridge/claybridge/clay"
 	"github.com/claybridge/claybridge/clay/claysim"
+	"github.com/claybridge/claybridge/config"
 	"github.com/claybridge/claybridge/internal/embedded"
 	"github.com/claybridge/claybridge/internal/logging"
 	"github.com/claybridge/claybridge/internal/version"
 	"github.com/claybridge/claybridge/processor"
-	"github.com/claybridge/claybridge/subjects"
 )
 
-// runOptions are the settings of "claybridge run".
-type runOptions struct {
-	embeddedNATS bool
-	natsListen   string
-	dataDir      string
-	natsURL      string
-	sim          bool
-	simListen    string
-	clayURL      string
-	httpListen   string
-	logLevel     string
-	logFormat    string
-	grace        time.Duration
-	proc         processor.Config
-	workers      map[subjects.Priority]*int
-}
-
-func (o *runOptions) register(fs *pflag.FlagSet) {
-	fs.BoolVar(&o.embeddedNATS, "embedded-nats", false, "start an embedded NATS server with JetStream instead of connecting to one")
-	fs.StringVar(&o.natsListen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server (host:port)")
-	fs.StringVar(&o.dataDir, "data-dir", "./data", "directory of the embedded NATS server's JetStream files")
-	fs.StringVar(&o.natsURL, "nats-url", os.Getenv("NATS_URL"), "NATS server URL(s), comma-separated (default $NATS_URL)")
-	fs.BoolVar(&o.sim, "sim", false, "start the Clay simulator in-process and send every Clay call to it")
-	fs.StringVar(&o.simListen, "sim-listen", "127.0.0.1:8089", "address of the in-process Clay simulator (host:port)")
-	fs.StringVar(&o.clayURL, "clay-url", "", "base URL of Clay for both the webhook and Public API surfaces, for example a standalone claysim (default real Clay, "+clay.DefaultBaseURL+")")
-	fs.StringVar(&o.httpListen, "http-listen", "127.0.0.1:8080", "address serving /healthz, /readyz and /metrics (host:port)")
-	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&o.logFormat, "log-format", logging.FormatAuto, "log format: auto (console on a terminal, else JSON), json or console")
-	fs.DurationVar(&o.grace, "shutdown-grace", 25*time.Second, "how long a shutdown waits for in-flight Clay calls before giving them back")
-	fs.Float64Var(&o.proc.RateLimit, "rate-limit", processor.DefaultRateLimit, "webhook records per second for the Clay workspace; 0 for no limit")
-	fs.IntVar(&o.proc.Burst, "burst", processor.DefaultBurst, "webhook records the budget may spend at once")
-	fs.DurationVar(&o.proc.AckWait, "ack-wait", processor.DefaultAckWait, "consumers' ack wait; long calls send InProgress every third of it")
-	fs.IntVar(&o.proc.MaxDeliver, "max-deliver", processor.DefaultMaxDeliver, "deliveries of a request before it is dead-lettered")
-	fs.DurationVar(&o.proc.RequestTimeout, "request-timeout", processor.DefaultRequestTimeout, "timeout of one Clay HTTP call")
-	fs.DurationVar(&o.proc.HeartbeatInterval, "heartbeat-interval", processor.DefaultHeartbeatInterval, "interval between heartbeats on clay.health.<instance>")
-	o.workers = map[subjects.Priority]*int{}
-	for prio, n := range processor.DefaultWorkers() {
-		o.workers[prio] = fs.Int("workers-"+string(prio), n, "worker pool size for "+string(prio)+" requests")
-	}
-}
+// runAbout explains where run's settings come from.
+const runAbout = `Every flag is also a key of the YAML file named by --config and a
+CLAYBRIDGE_* environment variable. Flags override the environment, which
+overrides the file. "claybridge config --defaults" prints every key, and
+docs/configuration.md lists them with their environment variables. Secrets
+(the Clay API key, table tokens) come only from the environment or files.`
 
 func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var o runOptions
-	fs := newFlagSet("run", "run [flags]", stderr)
-	o.register(fs)
+	fs := newFlagSet("run", "run [flags]", runAbout, stderr)
+	loader := config.NewLoader(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: run takes only flags", fs.Arg(0))
 	}
-	if err := o.check(); err != nil {
-		return err
-	}
-	log, err := logging.New(stderr, o.logLevel, o.logFormat)
+	cfg, err := loader.Load()
 	if err != nil {
 		return err
 	}
-	return o.run(ctx, log)
+	if err := cfg.ResolveSecrets(loader.LookupEnv); err != nil {
+		return err
+	}
+	if err := checkRun(cfg); err != nil {
+		return err
+	}
+	log, err := logging.New(stderr, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return err
+	}
+	return (&runner{cfg: cfg}).run(ctx, log)
 }
 
-// check reports the first missing or conflicting setting by name.
-func (o *runOptions) check() error {
-	if !o.embeddedNATS && o.natsURL == "" {
-		return errors.New("missing NATS URL: set --nats-url or NATS_URL, or add --embedded-nats for a local server")
-	}
-	if o.embeddedNATS && o.natsURL != "" {
-		return errors.New("conflicting settings: --embedded-nats and --nats-url (or NATS_URL); use one")
-	}
-	if o.sim && o.clayURL != "" {
+// checkRun reports the first missing or conflicting setting that run
+// needs, naming the flags and variables that set it.
+func checkRun(cfg *config.Config) error {
+	switch {
+	case !cfg.NATS.Embedded && cfg.NATS.URL == "":
+		return errors.New("missing NATS URL: set --nats-url, CLAYBRIDGE_NATS_URL or NATS_URL (or nats.url in the --config file), or add --embedded-nats for a local server")
+	case cfg.NATS.Embedded && cfg.NATS.URL != "":
+		return errors.New("conflicting settings: --embedded-nats and --nats-url (or CLAYBRIDGE_NATS_URL, NATS_URL, nats.url); use one")
+	case cfg.Sim.Enabled && cfg.Clay.URL != "":
 		return errors.New("conflicting settings: --sim and --clay-url; use one")
-	}
-	if !o.sim && o.clayURL == "" && os.Getenv("CLAYBRIDGE_CLAY_API_KEY") == "" {
-		return errors.New("missing Clay configuration: real Clay needs an API key in CLAYBRIDGE_CLAY_API_KEY; or use --sim for the in-process simulator, or --clay-url URL for a standalone one")
-	}
-	for prio, n := range o.workers {
-		o.proc.Workers = setWorkers(o.proc.Workers, prio, *n)
-	}
-	if o.proc.RateLimit == 0 {
-		o.proc.RateLimit = processor.Unlimited
+	case !cfg.Sim.Enabled && cfg.Clay.URL == "" && cfg.Clay.APIKey.IsZero():
+		return errors.New("missing Clay configuration: real Clay needs an API key in CLAYBRIDGE_CLAY_API_KEY or the file named by --clay-api-key-file; or use --sim for the in-process simulator, or --clay-url URL for a standalone one")
 	}
 	return nil
 }
 
-func setWorkers(m map[subjects.Priority]int, prio subjects.Priority, n int) map[subjects.Priority]int {
-	if m == nil {
-		m = map[subjects.Priority]int{}
-	}
-	m[prio] = n
-	return m
+// runner runs the processor with its NATS server, simulator and HTTP
+// listener.
+type runner struct {
+	cfg *config.Config
 }
 
-func (o *runOptions) run(ctx context.Context, log zerolog.Logger) error {
+func (r *runner) run(ctx context.Context, log zerolog.Logger) error {
 	log.Info().Str("version", version.Version).Msg("claybridge starting")
-	natsURL, stopNATS, err := o.startNATS(log)
+	natsURL, stopNATS, err := r.startNATS(log)
 	if err != nil {
 		return err
 	}
 	defer stopNATS()
-	clayURL, apiKey, stopSim, err := o.startSim(ctx, log)
+	clayURL, stopSim, err := r.startSim(ctx, log)
 	if err != nil {
 		return err
 	}
@@ -141,33 +101,39 @@ func (o *runOptions) run(ctx context.Context, log zerolog.Logger) error {
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	o.proc.Logger, o.proc.Registerer = log, registry
-	if o.sim || o.clayURL != "" {
-		o.proc.DefaultWebhookBase = clayURL
-		log.Info().Str("base_url", clayURL).Msg("tables that are not configured map to webhook sources on the Clay base URL")
+	procCfg := r.cfg.ProcessorConfig()
+	procCfg.Logger, procCfg.Registerer = log, registry
+	if r.cfg.Sim.Enabled || r.cfg.Clay.URL != "" {
+		procCfg.DefaultWebhookBase = clayURL
+		log.Info().Str("base_url", config.RedactURL(clayURL)).Int("tables", len(procCfg.Tables)).
+			Msg("tables that are not configured map to webhook sources on the Clay base URL")
+	}
+	apiKey := r.cfg.Clay.APIKey.Reveal()
+	if r.cfg.Sim.Enabled {
+		apiKey, procCfg.HasAPIKey = simAPIKey, true
 	}
 	client := clay.New(clay.Config{BaseURL: clayURL, APIKey: apiKey})
-	proc, err := processor.New(nc, client, o.proc)
+	proc, err := processor.New(nc, client, procCfg)
 	if err != nil {
 		return err
 	}
-	stopHTTP, err := serveHTTP(o.httpListen, registry, proc, nc, log)
+	stopHTTP, err := serveHTTP(r.cfg.HTTP.Listen, registry, proc, nc, log)
 	if err != nil {
 		return err
 	}
 	defer stopHTTP()
-	return proc.Run(ctx, o.grace)
+	return proc.Run(ctx, r.cfg.Processor.ShutdownGrace)
 }
 
-func (o *runOptions) startNATS(log zerolog.Logger) (string, func(), error) {
-	if !o.embeddedNATS {
-		return o.natsURL, func() {}, nil
+func (r *runner) startNATS(log zerolog.Logger) (string, func(), error) {
+	if !r.cfg.NATS.Embedded {
+		return r.cfg.NATS.URL, func() {}, nil
 	}
-	dir, err := filepath.Abs(o.dataDir)
+	dir, err := filepath.Abs(r.cfg.NATS.DataDir)
 	if err != nil {
-		return "", nil, fmt.Errorf("invalid --data-dir %q: %w", o.dataDir, err)
+		return "", nil, fmt.Errorf("invalid --data-dir %q: %w", r.cfg.NATS.DataDir, err)
 	}
-	srv, err := embedded.Start(embedded.Config{Listen: o.natsListen, DataDir: dir})
+	srv, err := embedded.Start(embedded.Config{Listen: r.cfg.NATS.Listen, DataDir: dir})
 	if err != nil {
 		return "", nil, err
 	}
@@ -183,27 +149,26 @@ func (o *runOptions) startNATS(log zerolog.Logger) (string, func(), error) {
 const simAPIKey = "claysim-local"
 
 // startSim starts the in-process simulator when asked and returns the Clay
-// base URL and API key to use.
-func (o *runOptions) startSim(ctx context.Context, log zerolog.Logger) (string, string, func(), error) {
-	apiKey := os.Getenv("CLAYBRIDGE_CLAY_API_KEY")
+// base URL to use.
+func (r *runner) startSim(ctx context.Context, log zerolog.Logger) (string, func(), error) {
 	switch {
-	case o.sim:
+	case r.cfg.Sim.Enabled:
 		cfg := claysim.Config{APIKey: simAPIKey, Logger: log.With().Str("component", "claysim").Logger()}
-		sim, err := claysim.Start(context.WithoutCancel(ctx), o.simListen, cfg)
+		sim, err := claysim.Start(context.WithoutCancel(ctx), r.cfg.Sim.Listen, cfg)
 		if err != nil {
-			return "", "", nil, fmt.Errorf("start Clay simulator on --sim-listen %s: %w", o.simListen, err)
+			return "", nil, fmt.Errorf("start Clay simulator on --sim-listen %s: %w", r.cfg.Sim.Listen, err)
 		}
 		log.Info().Str("url", sim.URL()).Msg("Clay simulator started in-process: no request reaches real Clay")
-		return sim.URL(), simAPIKey, func() { _ = sim.Close() }, nil
-	case o.clayURL != "":
-		log.Info().Str("url", o.clayURL).Msg("Clay calls go to the configured base URL")
-		if apiKey == "" {
-			log.Warn().Msg("no Clay API key in CLAYBRIDGE_CLAY_API_KEY: routine and search calls will get 401")
+		return sim.URL(), func() { _ = sim.Close() }, nil
+	case r.cfg.Clay.URL != "":
+		log.Info().Str("url", config.RedactURL(r.cfg.Clay.URL)).Msg("Clay calls go to the configured base URL")
+		if r.cfg.Clay.APIKey.IsZero() {
+			log.Warn().Msg("no Clay API key in CLAYBRIDGE_CLAY_API_KEY or clay.api_key_file: routine and search calls will get 401")
 		}
-		return o.clayURL, apiKey, func() {}, nil
+		return r.cfg.Clay.URL, func() {}, nil
 	default:
 		log.Info().Str("url", clay.DefaultBaseURL).Msg("Clay calls go to real Clay")
-		return clay.DefaultBaseURL, apiKey, func() {}, nil
+		return clay.DefaultBaseURL, func() {}, nil
 	}
 }
 
@@ -219,23 +184,10 @@ func connectNATS(url string, log zerolog.Logger) (*nats.Conn, error) {
 		}),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(url), err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", config.RedactURL(url), err)
 	}
 	log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("connected to NATS")
 	return nc, nil
-}
-
-// redactURL hides user info in NATS URLs.
-func redactURL(raw string) string {
-	parts := strings.Split(raw, ",")
-	for i, part := range parts {
-		if at := strings.LastIndex(part, "@"); at >= 0 {
-			if scheme := strings.Index(part, "://"); scheme >= 0 && scheme < at {
-				parts[i] = part[:scheme+3] + "[REDACTED]" + part[at:]
-			}
-		}
-	}
-	return strings.Join(parts, ",")
 }
 
 // serveHTTP serves liveness, readiness and metrics.

@@ -10,7 +10,7 @@ import (
 )
 
 func versionCommand(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("version", "version", stderr)
+	fs := newFlagSet("version", "version", "", stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

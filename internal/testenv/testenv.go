@@ -1,24 +1,19 @@
 // Package testenv starts the real pieces tests run against: an embedded
-// nats-server with JetStream, the Clay simulator and a processor, each
-// stopped when the test ends.
+// nats-server with JetStream and the Clay simulator, each stopped when the
+// test ends. Package testproc adds a running processor.
 package testenv
 
 import (
 	"context"
 	"net"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
-	"github.com/claybridge/claybridge/clay"
 	"github.com/claybridge/claybridge/clay/claysim"
 	"github.com/claybridge/claybridge/internal/embedded"
-	"github.com/claybridge/claybridge/processor"
 )
 
 // NATS starts an embedded server on a free loopback port and returns a
@@ -63,56 +58,6 @@ func Sim(t testing.TB, cfg claysim.Config) *claysim.Running {
 	}
 	t.Cleanup(func() { _ = sim.Close() })
 	return sim
-}
-
-// Processor is a processor running in the background.
-type Processor struct {
-	*processor.Processor
-	// Client is the processor's Clay client.
-	Client *clay.Client
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-}
-
-// Stop stops the processor and waits for it, giving in-flight work grace.
-func (p *Processor) Stop(t testing.TB) {
-	t.Helper()
-	p.once.Do(func() {
-		p.cancel()
-		select {
-		case err := <-p.done:
-			if err != nil {
-				t.Errorf("processor returned an error: %v", err)
-			}
-		case <-time.After(time.Minute):
-			t.Error("processor did not stop within a minute")
-		}
-	})
-}
-
-// StartProcessor runs a processor against nc and Clay at clayURL, with
-// unconfigured tables mapped to that base URL, until the test ends. It
-// returns once the processor is ready.
-func StartProcessor(t testing.TB, nc *nats.Conn, clayURL string, cfg processor.Config) *Processor {
-	t.Helper()
-	if cfg.DefaultWebhookBase == "" && cfg.Tables == nil {
-		cfg.DefaultWebhookBase = clayURL
-	}
-	if os.Getenv("CLAYBRIDGE_TEST_LOG") != "" {
-		cfg.Logger = zerolog.New(zerolog.NewTestWriter(t)).With().Timestamp().Logger()
-	}
-	client := clay.New(clay.Config{BaseURL: clayURL, APIKey: "test-key"})
-	proc, err := processor.New(nc, client, cfg)
-	if err != nil {
-		t.Fatalf("new processor: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &Processor{Processor: proc, Client: client, cancel: cancel, done: make(chan error, 1)}
-	go func() { p.done <- proc.Run(ctx, 10*time.Second) }()
-	t.Cleanup(func() { p.Stop(t) })
-	Eventually(t, 30*time.Second, "processor ready", proc.Ready)
-	return p
 }
 
 // Eventually polls cond every 20 ms until it holds or timeout passes.
