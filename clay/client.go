@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,9 @@ const (
 	// the simulator counts searches by it.
 	HeaderRequestKey = "X-Claybridge-Key"
 )
+
+// DefaultConnectTimeout bounds dialing Clay and the TLS handshake.
+const DefaultConnectTimeout = 5 * time.Second
 
 // MaxBody is the largest request body Clay accepts, in bytes.
 const MaxBody = 100 * 1024
@@ -73,7 +77,7 @@ func New(cfg Config) *Client {
 		cfg.BaseURL = DefaultBaseURL
 	}
 	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = 5 * time.Second
+		cfg.ConnectTimeout = DefaultConnectTimeout
 	}
 	transport := cfg.Transport
 	if transport == nil {
@@ -177,6 +181,12 @@ func (c *Client) do(ctx context.Context, cl call) (*Response, error) {
 }
 
 func (c *Client) transportError(ctx context.Context, op string, reached bool, err error) *Error {
+	// A webhook source's URL is a credential, and net/http puts the URL
+	// in its errors, so only the cause is kept.
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		err = urlErr.Err
+	}
 	kind := KindTransient
 	if ctx.Err() != nil {
 		kind = KindCanceled

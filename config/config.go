@@ -54,6 +54,8 @@ type Clay struct {
 	// APIKey is the Public API key. ResolveSecrets reads it from
 	// CLAYBRIDGE_CLAY_API_KEY or APIKeyFile; a YAML file cannot set it.
 	APIKey Secret `yaml:"api_key,omitempty"`
+	// ConnectTimeout bounds dialing Clay and the TLS handshake.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 }
 
 // Sim is the in-process Clay simulator.
@@ -90,6 +92,7 @@ type Processor struct {
 	AckWait             time.Duration `yaml:"ack_wait"`
 	MaxDeliver          int           `yaml:"max_deliver"`
 	RequestTimeout      time.Duration `yaml:"request_timeout"`
+	UploadTimeout       time.Duration `yaml:"upload_timeout"`
 	LongPollTimeout     time.Duration `yaml:"long_poll_timeout"`
 	RoutinePollInterval time.Duration `yaml:"routine_poll_interval"`
 	RetryBase           time.Duration `yaml:"retry_base"`
@@ -157,6 +160,7 @@ func Default() Config {
 	return Config{
 		NATS: NATS{Listen: "127.0.0.1:4222", DataDir: "./data"},
 		Sim:  Sim{Listen: "127.0.0.1:8089"},
+		Clay: Clay{ConnectTimeout: clay.DefaultConnectTimeout},
 		HTTP: HTTP{Listen: "127.0.0.1:8080"},
 		Log:  Log{Level: "info", Format: logging.FormatAuto},
 		Processor: Processor{
@@ -170,6 +174,7 @@ func Default() Config {
 			AckWait:             processor.DefaultAckWait,
 			MaxDeliver:          processor.DefaultMaxDeliver,
 			RequestTimeout:      processor.DefaultRequestTimeout,
+			UploadTimeout:       processor.DefaultUploadTimeout,
 			LongPollTimeout:     processor.DefaultLongPollTimeout,
 			RoutinePollInterval: processor.DefaultRoutinePollInterval,
 			RetryBase:           processor.DefaultRetryBase,
@@ -217,6 +222,7 @@ func (c *Config) ProcessorConfig() processor.Config {
 		RateLimit:           p.RateLimit,
 		Burst:               p.Burst,
 		RequestTimeout:      p.RequestTimeout,
+		UploadTimeout:       p.UploadTimeout,
 		LongPollTimeout:     p.LongPollTimeout,
 		RoutinePollInterval: p.RoutinePollInterval,
 		RetryBase:           p.RetryBase,

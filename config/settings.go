@@ -46,6 +46,7 @@ var settings = []setting{
 	{key: "clay.url", flag: "clay-url",
 		usage: "base URL of Clay for both the webhook and Public API surfaces, for example a standalone claysim; empty means real Clay"},
 	{key: "clay.api_key", secret: true, usage: "Clay Public API key (environment only)"},
+	{key: "clay.connect_timeout", flag: "connect-timeout", usage: "timeout of dialing Clay and the TLS handshake"},
 	{key: "clay.api_key_file", flag: "clay-api-key-file", usage: "file holding the Clay Public API key"},
 
 	{key: "sim.enabled", flag: "sim", usage: "start the Clay simulator in-process and send every Clay call to it"},
@@ -64,6 +65,7 @@ var settings = []setting{
 	{key: "processor.ack_wait", flag: "ack-wait", usage: "consumers' ack wait; long calls send InProgress every third of it"},
 	{key: "processor.max_deliver", flag: "max-deliver", usage: "deliveries of a request before it is dead-lettered"},
 	{key: "processor.request_timeout", flag: "request-timeout", usage: "timeout of one Clay HTTP call"},
+	{key: "processor.upload_timeout", flag: "upload-timeout", usage: "timeout of one push of rows to a webhook source"},
 	{key: "processor.long_poll_timeout", flag: "long-poll-timeout", usage: "how long a routine run is awaited"},
 	{key: "processor.routine_poll_interval", flag: "routine-poll-interval", usage: "wait between polls of a routine run"},
 	{key: "processor.retry_base", flag: "retry-base", usage: "first retry delay, doubled per attempt (at least 1s)"},

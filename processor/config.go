@@ -49,6 +49,9 @@ type Config struct {
 
 	// RequestTimeout bounds one Clay HTTP call, default 30 s.
 	RequestTimeout time.Duration
+	// UploadTimeout bounds one push of rows to a webhook source, default
+	// 120 s.
+	UploadTimeout time.Duration
 	// LongPollTimeout bounds waiting for a routine run, default 300 s.
 	LongPollTimeout time.Duration
 	// RoutinePollInterval is the wait between polls of a routine run,
@@ -118,6 +121,7 @@ const (
 	DefaultRateLimit           = 10
 	DefaultBurst               = 20
 	DefaultRequestTimeout      = 30 * time.Second
+	DefaultUploadTimeout       = 120 * time.Second
 	DefaultLongPollTimeout     = 300 * time.Second
 	DefaultRoutinePollInterval = time.Second
 	DefaultRetryBase           = time.Second
@@ -158,6 +162,7 @@ func (c *Config) setDefaults() {
 	setDefault(&c.RateLimit, DefaultRateLimit)
 	setDefault(&c.Burst, DefaultBurst)
 	setDefault(&c.RequestTimeout, DefaultRequestTimeout)
+	setDefault(&c.UploadTimeout, DefaultUploadTimeout)
 	setDefault(&c.LongPollTimeout, DefaultLongPollTimeout)
 	setDefault(&c.RoutinePollInterval, DefaultRoutinePollInterval)
 	setDefault(&c.RetryBase, DefaultRetryBase)

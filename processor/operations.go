@@ -23,7 +23,7 @@ func (p *Processor) pushRow(ctx context.Context, j *job, req *subjects.Request) 
 	}
 	row := maps.Clone(req.Row.Row)
 	row[subjects.RowKeyColumn] = req.Key
-	resp, err := within(ctx, j, p.cfg.RequestTimeout, func(ctx context.Context) (*clay.Response, error) {
+	resp, err := within(ctx, j, p.cfg.UploadTimeout, func(ctx context.Context) (*clay.Response, error) {
 		return p.clay.PushRows(ctx, hook, []map[string]any{row})
 	})
 	if err != nil {

@@ -112,7 +112,7 @@ func (r *runner) run(ctx context.Context, log zerolog.Logger) error {
 	if r.cfg.Sim.Enabled {
 		apiKey, procCfg.HasAPIKey = simAPIKey, true
 	}
-	client := clay.New(clay.Config{BaseURL: clayURL, APIKey: apiKey})
+	client := clay.New(clay.Config{BaseURL: clayURL, APIKey: apiKey, ConnectTimeout: r.cfg.Clay.ConnectTimeout})
 	proc, err := processor.New(nc, client, procCfg)
 	if err != nil {
 		return err
