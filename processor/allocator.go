@@ -23,7 +23,7 @@ const Unlimited = -1
 type allocator struct {
 	mu      sync.Mutex
 	limiter *rate.Limiter
-	credit  float64 // tokens given back, spent before the limiter's
+	credit  float64 // whole tokens given back, spent before the limiter's
 	waiting map[subjects.Priority]int
 	since   map[subjects.Priority]int // tokens others took since this one got one
 	share   int
@@ -61,7 +61,10 @@ func (g *grant) giveBack(n int) {
 	g.n -= n
 	a := g.a
 	a.mu.Lock()
-	a.credit = min(a.credit+float64(n), float64(a.limiter.Burst()))
+	// Returned tokens never lift the total over the burst, or a budget
+	// that was full when they were taken would overrun Clay's bucket.
+	room := math.Floor(float64(a.limiter.Burst()) - a.limiter.TokensAt(time.Now()))
+	a.credit = max(0, min(a.credit+float64(n), room))
 	a.broadcastLocked()
 	a.mu.Unlock()
 }
@@ -109,19 +112,25 @@ func (a *allocator) takeLocked(prio subjects.Priority, want int) (int, time.Dura
 		return 0, notMyTurn
 	}
 	now := time.Now()
-	available := a.credit + a.limiter.TokensAt(now)
+	// Only whole tokens count: the credit is whole, and a fraction of the
+	// limiter's would be granted without being taken.
+	tokens := a.limiter.TokensAt(now)
+	available := a.credit + math.Floor(tokens)
 	if available < 1 {
 		perSecond := float64(a.limiter.Limit())
 		if perSecond <= 0 {
 			return 0, time.Second
 		}
-		return 0, time.Duration((1 - available) / perSecond * float64(time.Second))
+		return 0, time.Duration((1 - tokens) / perSecond * float64(time.Second))
 	}
-	n := min(want, int(math.Floor(available)))
-	fromCredit := min(float64(n), math.Floor(a.credit))
-	a.credit -= fromCredit
-	if rest := n - int(fromCredit); rest > 0 {
-		a.limiter.AllowN(now, rest)
+	n := min(want, int(available))
+	fromCredit := min(n, int(a.credit))
+	a.credit -= float64(fromCredit)
+	if rest := n - fromCredit; rest > 0 && !a.limiter.AllowN(now, rest) {
+		n = fromCredit
+		if n == 0 {
+			return 0, 10 * time.Millisecond
+		}
 	}
 	for p, waiting := range a.waiting {
 		if p != prio && waiting > 0 {
