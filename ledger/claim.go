@@ -110,6 +110,12 @@ func (l *Ledger) Finish(ctx context.Context, c *Claim, result json.RawMessage, r
 	return l.write(ctx, c)
 }
 
+// MarkPublished records that the result is stored in CLAY_RESULTS.
+func (l *Ledger) MarkPublished(ctx context.Context, c *Claim) error {
+	c.Record.Published = true
+	return l.write(ctx, c)
+}
+
 // create writes a new record with a fresh lease.
 func (l *Ledger) create(ctx context.Context, rec *Record) (uint64, error) {
 	rec.Owner, rec.Updated = l.owner, l.now().UTC()

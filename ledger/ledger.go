@@ -45,6 +45,9 @@ type Record struct {
 	Result json.RawMessage `json:"result,omitempty"`
 	// ResultRef names the Object Store object holding a large result.
 	ResultRef string `json:"result_ref,omitempty"`
+	// Published is set once the result is stored in CLAY_RESULTS. A done
+	// record without it is published again by the next delivery.
+	Published bool `json:"published,omitempty"`
 	// ResultHeader holds the result's correlation headers, for a
 	// republish.
 	ResultHeader map[string][]string `json:"result_header,omitempty"`

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/claybridge/claybridge/clay"
-	"github.com/claybridge/claybridge/subjects"
+	"github.com/claybridge/claybridge/ledger"
 )
 
 // attempt is one failed delivery of a request, kept so a DLQ entry can
@@ -22,10 +22,6 @@ type attempt struct {
 	Status  int       `json:"status,omitempty"`
 	Error   string    `json:"error"`
 }
-
-// attemptsKey is the ledger bucket key of a request's failed attempts. It
-// expires with the bucket's TTL.
-func attemptsKey(key string) string { return subjects.HashKey(key) + ".attempts" }
 
 // recordAttempt appends a failed attempt to the request's history. A
 // failure here loses history, not the request, so it is only logged.
@@ -38,7 +34,7 @@ func (p *Processor) recordAttempt(ctx context.Context, j *job, cause error) {
 	}
 	data, err := json.Marshal(append(history, a))
 	if err == nil {
-		_, err = p.ledger.Put(ctx, attemptsKey(j.key), data)
+		_, err = p.history.Put(ctx, ledger.AttemptsKey(j.key), data)
 	}
 	if err != nil {
 		j.log.Warn().Err(err).Msg("attempt history not stored")
@@ -47,7 +43,7 @@ func (p *Processor) recordAttempt(ctx context.Context, j *job, cause error) {
 
 // attempts returns the request's failed attempts so far.
 func (p *Processor) attempts(ctx context.Context, j *job) []attempt {
-	entry, err := p.ledger.Get(ctx, attemptsKey(j.key))
+	entry, err := p.history.Get(ctx, ledger.AttemptsKey(j.key))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil
 	}

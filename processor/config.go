@@ -9,6 +9,7 @@ import (
 
 	"github.com/claybridge/claybridge/clay"
 	"github.com/claybridge/claybridge/fallback"
+	"github.com/claybridge/claybridge/ledger"
 	"github.com/claybridge/claybridge/subjects"
 )
 
@@ -16,6 +17,19 @@ import (
 type Table struct {
 	// Webhook is the source's URL and token.
 	Webhook clay.Webhook
+	// ResendUnknown lets a row whose outcome is unknown be sent again,
+	// which is safe when the table auto-dedupes on claybridge_key.
+	ResendUnknown bool
+}
+
+// Hooks change the processor's behaviour for tests only.
+type Hooks struct {
+	// DisableInProgress stops InProgress signals and lease renewals, so
+	// JetStream redelivers a message whose call outlasts the ack wait.
+	DisableInProgress bool
+	// AfterPublish runs after a result is published and before the
+	// message is acknowledged.
+	AfterPublish func(key string)
 }
 
 // Config configures a Processor. Zero fields take the defaults listed.
@@ -100,6 +114,12 @@ type Config struct {
 	// the cache.
 	CacheFirst map[subjects.Operation]bool
 
+	// Lease is how long a claim on a key lasts unless renewed, default
+	// 30 s.
+	Lease time.Duration
+	// Hooks are for tests.
+	Hooks Hooks
+
 	// HasAPIKey tells that holds of the Public API may be probed with
 	// GET /me.
 	HasAPIKey bool
@@ -177,6 +197,7 @@ func (c *Config) setDefaults() {
 	setDefault(&c.RetryAfterMax, DefaultRetryAfterMax)
 	setDefault(&c.RateLimitPause, DefaultRateLimitPause)
 	setDefault(&c.GuaranteedShare, DefaultGuaranteedShare)
+	setDefault(&c.Lease, ledger.DefaultLease)
 	if c.CacheFirst == nil {
 		c.CacheFirst = map[subjects.Operation]bool{subjects.Search: true}
 	}
@@ -194,6 +215,9 @@ func (c *Config) validate() error {
 	}
 	if c.Replicas != 1 && c.Replicas != 3 {
 		return fmt.Errorf("invalid replica count %d: use 1 or 3", c.Replicas)
+	}
+	if worst := c.AckWait*time.Duration(c.MaxDeliver) + c.RetryMax*time.Duration(c.MaxDeliver); worst >= LedgerTTL {
+		return fmt.Errorf("invalid ack wait %s and max deliveries %d: with retries up to %s a request may outlive the ledger's %s", c.AckWait, c.MaxDeliver, c.RetryMax, LedgerTTL)
 	}
 	if c.RetryBase < time.Second {
 		return fmt.Errorf("invalid retry base %s: use 1s or more", c.RetryBase)

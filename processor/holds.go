@@ -89,6 +89,9 @@ func (p *Processor) park(j *job, stop *hold) {
 	if j.ticket.breaker != "" {
 		p.gate.finishHalfOpen(j.ticket.breaker)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	p.release(ctx, j)
 	p.gate.park(&parkedMsg{c: j.c, msg: j.msg, table: j.table})
 	j.log.Debug().Str("scope", stop.scope).Str("reason", stop.reason).Msg("request parked while a hold lasts")
 	p.metrics.countRequest(j, outcomeParked)

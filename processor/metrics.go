@@ -14,7 +14,10 @@ type metrics struct {
 	requests           *prometheus.CounterVec
 	clayCalls          *prometheus.HistogramVec
 	dlqEntries         *prometheus.CounterVec
-	duplicatePublishes prometheus.Counter
+	duplicates         *prometheus.CounterVec
+	submissions        prometheus.Counter
+	lostClaims         prometheus.Counter
+	unknownOutcomes    prometheus.Counter
 	retries            prometheus.Counter
 	breakerState       *prometheus.GaugeVec
 	holds              *prometheus.GaugeVec
@@ -37,9 +40,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "claybridge_dlq_entries_total",
 			Help: "DLQ entries written, by error class.",
 		}, []string{"class"}),
-		duplicatePublishes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "claybridge_duplicate_publishes_total",
-			Help: "Publishes the stream dropped as duplicates of a stored message.",
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "claybridge_duplicates_suppressed_total",
+			Help: "Duplicates suppressed, by layer: stream (a publish inside the duplicate window) or ledger (a key already done).",
+		}, []string{"layer"}),
+		submissions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "claybridge_clay_submissions_total",
+			Help: "Requests sent to Clay that create something there: webhook rows and routine runs.",
+		}),
+		lostClaims: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "claybridge_lost_claims_total",
+			Help: "Deliveries delayed because another owner held a live claim on the key.",
+		}),
+		unknownOutcomes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "claybridge_unknown_outcomes_total",
+			Help: "Requests that may have reached Clay without their answer being seen.",
 		}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "claybridge_retries_total",
@@ -65,7 +80,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, s := range surfaces {
 		m.breakerState.WithLabelValues(s).Set(0)
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.clayCalls, m.dlqEntries, m.duplicatePublishes,
+	for _, c := range []prometheus.Collector{m.requests, m.clayCalls, m.dlqEntries, m.duplicates, m.submissions, m.lostClaims, m.unknownOutcomes,
 		m.retries, m.breakerState, m.holds, m.rateTokens, m.fallbacks} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)

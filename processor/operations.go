@@ -23,6 +23,9 @@ func (p *Processor) pushRow(ctx context.Context, j *job, req *subjects.Request) 
 	}
 	row := maps.Clone(req.Row.Row)
 	row[subjects.RowKeyColumn] = req.Key
+	if err := p.markSent(ctx, j); err != nil {
+		return nil, err
+	}
 	resp, err := within(ctx, j, p.cfg.UploadTimeout, func(ctx context.Context) (*clay.Response, error) {
 		return p.clay.PushRows(ctx, hook, []map[string]any{row})
 	})
@@ -37,6 +40,9 @@ var errRoutineItemFailed = fmt.Errorf("%w: routine item failed", clay.ErrRejecte
 
 func (p *Processor) runRoutine(ctx context.Context, j *job, req *subjects.Request) (json.RawMessage, error) {
 	items := []clay.RoutineItem{{ID: req.Key, Inputs: req.Routine.Inputs}}
+	if err := p.markSent(ctx, j); err != nil {
+		return nil, err
+	}
 	runID, err := within(ctx, j, p.cfg.RequestTimeout, func(ctx context.Context) (string, error) {
 		return p.clay.RunRoutine(ctx, req.Routine.RoutineID, items)
 	})

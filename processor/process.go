@@ -12,6 +12,7 @@ import (
 
 	"github.com/claybridge/claybridge/clay"
 	"github.com/claybridge/claybridge/fallback"
+	"github.com/claybridge/claybridge/ledger"
 	"github.com/claybridge/claybridge/subjects"
 )
 
@@ -35,6 +36,9 @@ type job struct {
 	// cacheKey is the request's fallback cache key, empty when its answers
 	// are not cached.
 	cacheKey string
+	// claim is the job's hold on its key in the ledger; nil for a keyless
+	// search or once released.
+	claim *ledger.Claim
 }
 
 // outcome is what a Clay call produced.
@@ -53,6 +57,10 @@ func (p *Processor) process(ctx context.Context, c *consumer, msg jetstream.Msg,
 		return
 	}
 	j.log.Debug().Msg("request received")
+	if !p.claim(ctx, j) {
+		p.gate.releaseProbes(j)
+		return
+	}
 	req, err := p.decode(j)
 	if err != nil {
 		p.settle(ctx, j, nil, err)
@@ -170,9 +178,13 @@ func (p *Processor) keepAlive(ctx context.Context, j *job) (stop func()) {
 		for {
 			select {
 			case <-ticker.C:
+				if p.cfg.Hooks.DisableInProgress {
+					continue
+				}
 				if err := j.msg.InProgress(); err != nil {
 					j.log.Warn().Err(err).Msg("in-progress signal failed")
 				}
+				p.renew(ctx, j)
 			case <-ctx.Done():
 				return
 			}

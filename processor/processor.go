@@ -19,6 +19,7 @@ import (
 
 	"github.com/claybridge/claybridge/clay"
 	"github.com/claybridge/claybridge/fallback"
+	"github.com/claybridge/claybridge/ledger"
 	"github.com/claybridge/claybridge/subjects"
 )
 
@@ -37,7 +38,8 @@ type Processor struct {
 	consumers []*consumer
 	hasAPIKey bool
 	cache     *fallback.Cache
-	ledger    jetstream.KeyValue
+	ledger    *ledger.Ledger
+	history   jetstream.KeyValue
 
 	ready    atomic.Bool
 	inflight sync.WaitGroup
@@ -104,11 +106,12 @@ func (p *Processor) Setup(ctx context.Context) error {
 	if err := p.ensureStreams(ctx); err != nil {
 		return err
 	}
-	ledger, err := p.js.KeyValue(ctx, subjects.BucketLedger)
+	history, err := p.js.KeyValue(ctx, subjects.BucketLedger)
 	if err != nil {
 		return fmt.Errorf("open bucket %s: %w", subjects.BucketLedger, err)
 	}
-	p.ledger = ledger
+	p.history = history
+	p.ledger = ledger.New(history, ledger.Config{Owner: p.cfg.Instance, Lease: p.cfg.Lease})
 	if err := p.openCache(ctx); err != nil {
 		return fmt.Errorf("open fallback cache: %w", err)
 	}

@@ -43,6 +43,7 @@ func (p *Processor) settle(work context.Context, j *job, out *outcome, err error
 	errors.As(err, &clayErr)
 	switch {
 	case clayErr != nil && clayErr.OutcomeUnknown() && j.c.operation != subjects.Search:
+		p.metrics.unknownOutcomes.Inc()
 		p.deadLetter(ctx, j, subjects.ClassOutcomeUnknown, err)
 	case work.Err() != nil:
 		p.requeue(j, errShutdown)
@@ -97,6 +98,9 @@ func (p *Processor) succeed(ctx context.Context, j *job, out *outcome) {
 		p.requeue(j, err)
 		return
 	}
+	if hook := p.cfg.Hooks.AfterPublish; hook != nil {
+		hook(j.key)
+	}
 	p.ack(ctx, j)
 	p.metrics.countRequest(j, outcomeOK)
 	j.log.Debug().Msg("result published")
@@ -114,9 +118,8 @@ func (p *Processor) retry(ctx context.Context, j *job, err error) {
 	p.recordAttempt(ctx, j, err)
 	p.metrics.retries.Inc()
 	j.log.Warn().Err(err).Dur("delay", delay).Msg("Clay call failed: retrying later")
-	if nakErr := j.msg.NakWithDelay(delay); nakErr != nil {
-		j.log.Error().Err(nakErr).Msg("nak failed: JetStream redelivers after the ack wait")
-	}
+	p.release(ctx, j)
+	p.nakWithDelay(j, delay)
 	p.metrics.countRequest(j, outcomeRetried)
 }
 
@@ -140,6 +143,9 @@ func (p *Processor) retryDelay(attempt int, err error) time.Duration {
 // failed publish.
 func (p *Processor) requeue(j *job, reason error) {
 	j.log.Info().Err(reason).Msg("request given back for redelivery")
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	p.release(ctx, j)
 	if err := j.msg.Nak(); err != nil {
 		j.log.Error().Err(err).Msg("nak failed: JetStream redelivers after the ack wait")
 	}
@@ -174,6 +180,7 @@ func (p *Processor) deadLetter(ctx context.Context, j *job, class subjects.Error
 		return
 	}
 	j.log.Warn().Err(cause).Str("class", string(class)).Msg("request dead-lettered")
+	p.finish(ctx, j, nil, nil, class)
 	if err := j.msg.TermWithReason(string(class)); err != nil {
 		j.log.Error().Err(err).Msg("terminate failed after the DLQ entry was stored")
 	}
@@ -187,7 +194,16 @@ func (p *Processor) ack(ctx context.Context, j *job) {
 	}
 }
 
-// publishResult publishes a result with the request's correlation headers.
+// nakWithDelay gives the message back to be delivered after delay.
+func (p *Processor) nakWithDelay(j *job, delay time.Duration) {
+	if err := j.msg.NakWithDelay(delay); err != nil {
+		j.log.Error().Err(err).Msg("nak failed: JetStream redelivers after the ack wait")
+	}
+}
+
+// publishResult records the result in the ledger, then publishes it with
+// the request's correlation headers. Writing the ledger first means a
+// crash in between ends in a republish, never in a false unknown outcome.
 func (p *Processor) publishResult(ctx context.Context, j *job, res *subjects.Result) error {
 	msg := nats.NewMsg(subjects.ResultSubject(j.c.priority, j.c.operation))
 	for name, values := range j.msg.Headers() {
@@ -202,7 +218,12 @@ func (p *Processor) publishResult(ctx context.Context, j *job, res *subjects.Res
 		return err
 	}
 	msg.Data = data
-	return p.publish(ctx, msg)
+	p.finish(ctx, j, data, msg.Header, "")
+	if err := p.publish(ctx, msg); err != nil {
+		return err
+	}
+	p.published(ctx, j)
+	return nil
 }
 
 // settleTimeout bounds the publishes and acks that settle one message.
@@ -220,7 +241,7 @@ func (p *Processor) publish(ctx context.Context, msg *nats.Msg) error {
 		ack, err = p.js.PublishMsg(ctx, msg)
 		if err == nil {
 			if ack.Duplicate {
-				p.metrics.duplicatePublishes.Inc()
+				p.metrics.duplicates.WithLabelValues("stream").Inc()
 				p.log.Debug().Str("subject", msg.Subject).Str("msg_id", msg.Header.Get(subjects.HeaderMsgID)).
 					Msg("publish was a duplicate: the stream already has it")
 			}

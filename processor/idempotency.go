@@ -1,0 +1,158 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/claybridge/claybridge/ledger"
+	"github.com/claybridge/claybridge/subjects"
+)
+
+// errLedgerUnavailable stops a call while the ledger cannot be read or
+// written: without it, nothing would keep the key from reaching Clay
+// twice.
+var errLedgerUnavailable = ledger.ErrUnavailable
+
+// ledgerRetryDelay is the wait before a message is tried again when the
+// ledger was unavailable.
+const ledgerRetryDelay = 5 * time.Second
+
+// claim takes the request key in the ledger. It returns false when the
+// message was settled instead: the key is done (its result is published
+// again), another owner holds it (the message is delayed), or it was sent
+// by an owner who died (the outcome is unknown).
+func (p *Processor) claim(ctx context.Context, j *job) bool {
+	if j.keyless {
+		return true
+	}
+	takeSent := j.c.operation == subjects.Search || p.resendUnknown(j)
+	c, err := p.ledger.Claim(ctx, j.key, j.c.operation, j.c.priority, takeSent)
+	if err != nil {
+		j.log.Warn().Err(err).Dur("delay", ledgerRetryDelay).Msg("ledger unavailable: Clay is not called")
+		p.nakWithDelay(j, ledgerRetryDelay)
+		return false
+	}
+	switch c.Verdict {
+	case ledger.Acquired:
+		j.claim = c
+		return true
+	case ledger.Finished:
+		p.finished(ctx, j, &c.Record)
+	case ledger.HeldByOther:
+		delay := max(time.Until(c.Record.Lease), p.cfg.RetryBase)
+		j.log.Debug().Str("owner", c.Record.Owner).Dur("delay", delay).Msg("key held by another owner: delayed")
+		p.metrics.lostClaims.Inc()
+		p.nakWithDelay(j, delay)
+	case ledger.SentAndLost:
+		j.claim = c
+		p.metrics.unknownOutcomes.Inc()
+		p.deadLetter(ctx, j, subjects.ClassOutcomeUnknown,
+			errors.New("the request was sent to Clay by "+c.Record.Owner+", which stopped before recording the answer"))
+	}
+	return false
+}
+
+// resendUnknown reports whether the request's table opts into sending a
+// request again when its outcome is unknown.
+func (p *Processor) resendUnknown(j *job) bool {
+	if j.c.operation != subjects.Row {
+		return false
+	}
+	var params subjects.RowParams
+	if json.Unmarshal(j.msg.Data(), &params) != nil {
+		return false
+	}
+	return p.cfg.Tables[params.Table].ResendUnknown
+}
+
+// finished settles a delivery of a key that already ended: a result is
+// published again under the same Nats-Msg-Id, which the stream drops when
+// it has it; a DLQ'd key is only acknowledged.
+func (p *Processor) finished(ctx context.Context, j *job, rec *ledger.Record) {
+	p.metrics.duplicates.WithLabelValues("ledger").Inc()
+	j.log.Debug().Str("state", string(rec.State)).Msg("key already done: not sent again")
+	if rec.DeadLettered == "" && rec.Result != nil && !rec.Published {
+		msg := nats.NewMsg(subjects.ResultSubject(j.c.priority, j.c.operation))
+		for name, values := range rec.ResultHeader {
+			msg.Header[name] = values
+		}
+		msg.Header.Set(subjects.HeaderMsgID, j.key)
+		msg.Header.Set(subjects.HeaderRequestKey, j.key)
+		msg.Data = rec.Result
+		if err := p.publish(ctx, msg); err != nil {
+			j.log.Error().Err(err).Msg("result not published again: the request will be delivered again")
+			p.requeue(j, err)
+			return
+		}
+	}
+	p.ack(ctx, j)
+}
+
+// published records that the key's result is stored, so later duplicates
+// are acknowledged without publishing it again. A failure only risks a
+// second copy of the result, so it is logged.
+func (p *Processor) published(ctx context.Context, j *job) {
+	if j.claim == nil || j.claim.Record.State != ledger.Done {
+		return
+	}
+	if err := p.ledger.MarkPublished(ctx, j.claim); err != nil {
+		j.log.Warn().Err(err).Msg("ledger not marked published: a later duplicate may publish the result again")
+	}
+}
+
+// markSent records in the ledger that a request that creates something
+// in Clay is about to leave.
+func (p *Processor) markSent(ctx context.Context, j *job) error {
+	p.metrics.submissions.Inc()
+	if j.claim == nil {
+		return nil
+	}
+	return p.ledger.MarkSent(ctx, j.claim)
+}
+
+// release gives the key up so that the next delivery may claim it: the
+// request is retried, parked or given back.
+func (p *Processor) release(ctx context.Context, j *job) {
+	if j.claim == nil || j.claim.Record.State == ledger.Done {
+		// A done key stays done: its next delivery republishes the result.
+		return
+	}
+	if err := p.ledger.Release(ctx, j.claim); err != nil {
+		j.log.Warn().Err(err).Msg("ledger claim not released: the next delivery waits for its lease")
+	}
+	j.claim = nil
+}
+
+// finish records the key's end in the ledger: a result, or the DLQ
+// class. It is retried, because a result published without it could
+// later be taken for an unknown outcome.
+func (p *Processor) finish(ctx context.Context, j *job, result []byte, header nats.Header, class subjects.ErrorClass) {
+	if j.claim == nil {
+		return
+	}
+	j.claim.Record.CacheKey = j.cacheKey
+	var err error
+	for attempt := 1; attempt <= publishAttempts; attempt++ {
+		if err = p.ledger.Finish(ctx, j.claim, result, "", header, class); err == nil || errors.Is(err, ledger.ErrLost) {
+			break
+		}
+		sleep(ctx, time.Duration(attempt)*200*time.Millisecond)
+	}
+	if err != nil {
+		j.log.Error().Err(err).Msg("ledger not marked done: a later delivery of this key may be dead-lettered as outcome_unknown")
+	}
+}
+
+// renew extends the claim's lease, with each InProgress.
+func (p *Processor) renew(ctx context.Context, j *job) {
+	if j.claim == nil {
+		return
+	}
+	if err := p.ledger.Renew(ctx, j.claim); err != nil {
+		j.log.Warn().Err(err).Msg("ledger lease not renewed")
+	}
+}
