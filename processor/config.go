@@ -114,6 +114,12 @@ type Config struct {
 	// the cache.
 	CacheFirst map[subjects.Operation]bool
 
+	// WebhookCap is the lifetime submissions of one webhook source,
+	// default 50,000; WebhookWarnRatio the share of it at which the
+	// heartbeat turns degraded, default 0.9.
+	WebhookCap       int64
+	WebhookWarnRatio float64
+
 	// Lease is how long a claim on a key lasts unless renewed, default
 	// 30 s.
 	Lease time.Duration
@@ -198,6 +204,8 @@ func (c *Config) setDefaults() {
 	setDefault(&c.RateLimitPause, DefaultRateLimitPause)
 	setDefault(&c.GuaranteedShare, DefaultGuaranteedShare)
 	setDefault(&c.Lease, ledger.DefaultLease)
+	setDefault(&c.WebhookCap, DefaultWebhookCap)
+	setDefault(&c.WebhookWarnRatio, DefaultWebhookWarnRatio)
 	if c.CacheFirst == nil {
 		c.CacheFirst = map[subjects.Operation]bool{subjects.Search: true}
 	}

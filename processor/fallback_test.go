@@ -126,7 +126,8 @@ func TestStaleEntriesServedWithinPriorityLimit(t *testing.T) {
 	}
 }
 
-// counterValue sums a counter family's series whose label has value.
+// counterValue sums a counter family's series whose label has value, or
+// all its series when label is empty.
 func counterValue(t *testing.T, g prometheus.Gatherer, name, label, value string) float64 {
 	t.Helper()
 	families, err := g.Gather()
@@ -139,6 +140,10 @@ func counterValue(t *testing.T, g prometheus.Gatherer, name, label, value string
 			continue
 		}
 		for _, m := range f.GetMetric() {
+			if label == "" {
+				sum += m.GetCounter().GetValue()
+				continue
+			}
 			for _, l := range m.GetLabel() {
 				if l.GetName() == label && strings.EqualFold(l.GetValue(), value) {
 					sum += m.GetCounter().GetValue()

@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -66,6 +67,7 @@ func (p *Processor) heartbeat(ctx context.Context) *subjects.Heartbeat {
 	if p.cache != nil {
 		hb.CacheHitRatio = p.cache.HitRatio()
 	}
+	p.webhookCap(ctx, hb)
 	if len(hb.Holds) > 0 {
 		hb.State = subjects.Degraded
 		for _, h := range hb.Holds {
@@ -103,4 +105,20 @@ func (p *Processor) dlqDepth(ctx context.Context) (uint64, error) {
 		n += count
 	}
 	return n, nil
+}
+
+// webhookCap fills each table's remaining lifetime submissions and turns
+// the state degraded when a table nears the cap.
+func (p *Processor) webhookCap(ctx context.Context, hb *subjects.Heartbeat) {
+	totals, err := p.counted.flush(ctx, p.control)
+	if err != nil {
+		hb.State, hb.Reasons = subjects.Degraded, append(hb.Reasons, "webhook submission counts not stored: "+err.Error())
+	}
+	for table, used := range totals {
+		hb.WebhookRemaining[table] = max(p.cfg.WebhookCap-used, 0)
+		if float64(used) >= p.cfg.WebhookWarnRatio*float64(p.cfg.WebhookCap) {
+			hb.State = subjects.Degraded
+			hb.Reasons = append(hb.Reasons, fmt.Sprintf("table %s used %d of its webhook source's %d lifetime submissions", table, used, p.cfg.WebhookCap))
+		}
+	}
 }

@@ -32,6 +32,7 @@ func (p *Processor) pushRow(ctx context.Context, j *job, req *subjects.Request) 
 	if err != nil {
 		return nil, err
 	}
+	p.counted.add(req.Row.Table, 1)
 	return json.Marshal(webhookAck{HTTPStatus: resp.Status, Body: resp.JSON()})
 }
 

@@ -40,6 +40,8 @@ type Processor struct {
 	cache     *fallback.Cache
 	ledger    *ledger.Ledger
 	history   jetstream.KeyValue
+	control   jetstream.KeyValue
+	counted   *submissionCounter
 
 	ready    atomic.Bool
 	inflight sync.WaitGroup
@@ -80,6 +82,7 @@ func New(nc *nats.Conn, client *clay.Client, cfg Config) (*Processor, error) {
 			surfacePublicAPI: newAllocator(Unlimited, 0, cfg.GuaranteedShare),
 		},
 		gate:      newGate(&cfg),
+		counted:   newSubmissionCounter(),
 		hasAPIKey: cfg.HasAPIKey,
 	}
 	client.ObserveRateLimits(p.observeRateLimit)
@@ -111,6 +114,9 @@ func (p *Processor) Setup(ctx context.Context) error {
 		return fmt.Errorf("open bucket %s: %w", subjects.BucketLedger, err)
 	}
 	p.history = history
+	if p.control, err = p.js.KeyValue(ctx, subjects.BucketControl); err != nil {
+		return fmt.Errorf("open bucket %s: %w", subjects.BucketControl, err)
+	}
 	p.ledger = ledger.New(history, ledger.Config{Owner: p.cfg.Instance, Lease: p.cfg.Lease})
 	if err := p.openCache(ctx); err != nil {
 		return fmt.Errorf("open fallback cache: %w", err)

@@ -43,6 +43,11 @@ func (p *Processor) Stop(t testing.TB) {
 	})
 }
 
+// Abandon stops the processor without waiting for it, as a crash would.
+func (p *Processor) Abandon() {
+	p.once.Do(p.cancel)
+}
+
 // Start runs a processor against nc and Clay at clayURL, with
 // unconfigured tables mapped to that base URL, until the test ends. It
 // returns once the processor is ready.
