@@ -11,18 +11,18 @@ import (
 
 // metrics are the processor's Prometheus collectors.
 type metrics struct {
-	requests           *prometheus.CounterVec
-	clayCalls          *prometheus.HistogramVec
-	dlqEntries         *prometheus.CounterVec
-	duplicates         *prometheus.CounterVec
-	submissions        prometheus.Counter
-	lostClaims         prometheus.Counter
-	unknownOutcomes    prometheus.Counter
-	retries            prometheus.Counter
-	breakerState       *prometheus.GaugeVec
-	holds              *prometheus.GaugeVec
-	rateTokens         *prometheus.GaugeVec
-	fallbacks          *prometheus.CounterVec
+	requests        *prometheus.CounterVec
+	clayCalls       *prometheus.HistogramVec
+	dlqEntries      *prometheus.CounterVec
+	duplicates      *prometheus.CounterVec
+	submissions     prometheus.Counter
+	lostClaims      prometheus.Counter
+	unknownOutcomes prometheus.Counter
+	retries         prometheus.Counter
+	breakerState    *prometheus.GaugeVec
+	holds           *prometheus.GaugeVec
+	rateTokens      *prometheus.GaugeVec
+	fallbacks       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
