@@ -27,6 +27,8 @@ type Hooks struct {
 	// DisableInProgress stops InProgress signals and lease renewals, so
 	// JetStream redelivers a message whose call outlasts the ack wait.
 	DisableInProgress bool
+	// BeforeCall runs after a key is claimed and before Clay is called.
+	BeforeCall func(key string)
 	// AfterPublish runs after a result is published and before the
 	// message is acknowledged.
 	AfterPublish func(key string)
@@ -120,6 +122,10 @@ type Config struct {
 	WebhookCap       int64
 	WebhookWarnRatio float64
 
+	// SweepInterval is the wait between sweeps for messages JetStream
+	// stopped delivering, default 30 s.
+	SweepInterval time.Duration
+
 	// Lease is how long a claim on a key lasts unless renewed, default
 	// 30 s.
 	Lease time.Duration
@@ -204,6 +210,7 @@ func (c *Config) setDefaults() {
 	setDefault(&c.RateLimitPause, DefaultRateLimitPause)
 	setDefault(&c.GuaranteedShare, DefaultGuaranteedShare)
 	setDefault(&c.Lease, ledger.DefaultLease)
+	setDefault(&c.SweepInterval, DefaultSweepInterval)
 	setDefault(&c.WebhookCap, DefaultWebhookCap)
 	setDefault(&c.WebhookWarnRatio, DefaultWebhookWarnRatio)
 	if c.CacheFirst == nil {

@@ -81,6 +81,8 @@ func (p *Processor) heartbeat(ctx context.Context) *subjects.Heartbeat {
 			continue
 		}
 		hb.Lag[c.priority] += info.NumPending
+		p.metrics.consumerPending.WithLabelValues(string(c.priority), string(c.operation)).Set(float64(info.NumPending))
+		p.metrics.consumerAckPending.WithLabelValues(string(c.priority), string(c.operation)).Set(float64(info.NumAckPending))
 	}
 	depth, err := p.dlqDepth(ctx)
 	if err != nil {

@@ -114,3 +114,13 @@ func collectKeys(js jetstream.JetStream) ([]string, error) {
 	}
 	return keys, nil
 }
+
+// kv opens the ledger bucket.
+func (s *stack) kv(t *testing.T) jetstream.KeyValue {
+	t.Helper()
+	kv, err := s.js.KeyValue(context.Background(), subjects.BucketLedger)
+	if err != nil {
+		t.Fatalf("open ledger bucket: %v", err)
+	}
+	return kv
+}

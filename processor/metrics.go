@@ -23,6 +23,9 @@ type metrics struct {
 	holds           *prometheus.GaugeVec
 	rateTokens      *prometheus.GaugeVec
 	fallbacks       *prometheus.CounterVec
+
+	consumerPending    *prometheus.GaugeVec
+	consumerAckPending *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -76,12 +79,30 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "claybridge_fallback_answers_total",
 			Help: "Requests answered from the fallback cache because Clay could not, by reason.",
 		}, []string{"reason"}),
+		consumerPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "claybridge_consumer_pending",
+			Help: "Requests not yet delivered, per consumer, as of the last heartbeat.",
+		}, []string{"priority", "operation"}),
+		consumerAckPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "claybridge_consumer_ack_pending",
+			Help: "Requests delivered and not yet acknowledged, per consumer, as of the last heartbeat.",
+		}, []string{"priority", "operation"}),
 	}
 	for _, s := range surfaces {
 		m.breakerState.WithLabelValues(s).Set(0)
+		m.rateTokens.WithLabelValues(s).Set(0)
 	}
+	m.retries.Add(0)
+	for _, layer := range []string{"stream", "ledger"} {
+		m.duplicates.WithLabelValues(layer).Add(0)
+	}
+	for _, reason := range holdReasons {
+		m.fallbacks.WithLabelValues(reason).Add(0)
+	}
+	m.fallbacks.WithLabelValues(string(subjects.ClassRetriesExhausted)).Add(0)
+	m.setHolds(nil)
 	for _, c := range []prometheus.Collector{m.requests, m.clayCalls, m.dlqEntries, m.duplicates, m.submissions, m.lostClaims, m.unknownOutcomes,
-		m.retries, m.breakerState, m.holds, m.rateTokens, m.fallbacks} {
+		m.retries, m.breakerState, m.holds, m.rateTokens, m.fallbacks, m.consumerPending, m.consumerAckPending} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -111,9 +132,18 @@ func (m *metrics) setBreaker(surface, state string) {
 	m.breakerState.WithLabelValues(surface).Set(breakerGaugeValues[state])
 }
 
-// setHolds replaces the holds gauge with the active holds.
+// holdReasons lists every reason a hold can have.
+var holdReasons = []string{reasonBreakerOpen, reasonUnauthorized, reasonPaymentRequired, reasonRetryAfter}
+
+// setHolds replaces the holds gauge with the active holds; the surfaces
+// and the workspace always have a series, at 0 when not held.
 func (m *metrics) setHolds(holds []subjects.Hold) {
 	m.holds.Reset()
+	for _, scope := range append(surfaces[:len(surfaces):len(surfaces)], scopeWorkspace) {
+		for _, reason := range holdReasons {
+			m.holds.WithLabelValues(scope, reason).Set(0)
+		}
+	}
 	for _, h := range holds {
 		m.holds.WithLabelValues(h.Scope, h.Reason).Inc()
 	}

@@ -57,6 +57,7 @@ func (p *Processor) process(ctx context.Context, c *consumer, msg jetstream.Msg,
 		return
 	}
 	j.log.Debug().Msg("request received")
+	p.markLastDelivery(ctx, j)
 	if !p.claim(ctx, j) {
 		p.gate.releaseProbes(j)
 		return
@@ -77,6 +78,9 @@ func (p *Processor) process(ctx context.Context, c *consumer, msg jetstream.Msg,
 		}
 		p.park(j, stop)
 		return
+	}
+	if hook := p.cfg.Hooks.BeforeCall; hook != nil {
+		hook(j.key)
 	}
 	out, err := p.call(ctx, j, req)
 	p.settle(ctx, j, out, err)
@@ -123,14 +127,8 @@ func (p *Processor) newJob(c *consumer, msg jetstream.Msg, t ticket) (*job, erro
 	if t.probe != nil {
 		j.probes = []*hold{t.probe}
 	}
-	j.key = msg.Headers().Get(subjects.HeaderMsgID)
-	switch {
-	case j.key != "":
-	case c.operation == subjects.Search:
-		j.key, j.keyless = subjects.SequenceKey(meta.Sequence.Stream), true
-	default:
-		j.key = subjects.DerivedKey(c.operation, msg.Data())
-	}
+	j.key, j.keyless = messageKey(c.operation, &jetstream.RawStreamMsg{
+		Header: msg.Headers(), Data: msg.Data(), Sequence: meta.Sequence.Stream})
 	j.log = p.log.With().
 		Str("key", j.key).
 		Str("priority", string(c.priority)).

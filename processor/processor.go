@@ -43,6 +43,8 @@ type Processor struct {
 	control   jetstream.KeyValue
 	counted   *submissionCounter
 
+	resultObjects jetstream.ObjectStore
+
 	ready    atomic.Bool
 	inflight sync.WaitGroup
 }
@@ -118,6 +120,9 @@ func (p *Processor) Setup(ctx context.Context) error {
 		return fmt.Errorf("open bucket %s: %w", subjects.BucketControl, err)
 	}
 	p.ledger = ledger.New(history, ledger.Config{Owner: p.cfg.Instance, Lease: p.cfg.Lease})
+	if err := p.openResultObjects(ctx); err != nil {
+		return err
+	}
 	if err := p.openCache(ctx); err != nil {
 		return fmt.Errorf("open fallback cache: %w", err)
 	}
@@ -170,6 +175,7 @@ func (p *Processor) Run(ctx context.Context, grace time.Duration) error {
 	}
 	loops.Go(func() { p.heartbeatLoop(ctx) })
 	loops.Go(func() { p.holdLoop(ctx) })
+	loops.Go(func() { p.sweepLoop(ctx) })
 	<-ctx.Done()
 	p.ready.Store(false)
 	for _, c := range p.consumers {

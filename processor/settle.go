@@ -12,6 +12,7 @@ import (
 
 	"github.com/claybridge/claybridge/clay"
 	"github.com/claybridge/claybridge/dlq"
+	"github.com/claybridge/claybridge/ledger"
 	"github.com/claybridge/claybridge/subjects"
 )
 
@@ -46,6 +47,9 @@ func (p *Processor) settle(work context.Context, j *job, out *outcome, err error
 		p.metrics.unknownOutcomes.Inc()
 		p.deadLetter(ctx, j, subjects.ClassOutcomeUnknown, err)
 	case work.Err() != nil:
+		if clayErr != nil && !clayErr.MayHaveReached {
+			p.release(ctx, j) // known not to have reached Clay
+		}
 		p.requeue(j, errShutdown)
 	case errors.Is(err, errRequestDeadline):
 		p.deadLetter(ctx, j, subjects.ClassDeadlineExceeded, err)
@@ -145,7 +149,11 @@ func (p *Processor) requeue(j *job, reason error) {
 	j.log.Info().Err(reason).Msg("request given back for redelivery")
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
-	p.release(ctx, j)
+	// A key already sent stays claimed: Clay may have it, so the next
+	// delivery must not send it again.
+	if j.claim != nil && j.claim.Record.State == ledger.Claimed {
+		p.release(ctx, j)
+	}
 	if err := j.msg.Nak(); err != nil {
 		j.log.Error().Err(err).Msg("nak failed: JetStream redelivers after the ack wait")
 	}
@@ -213,6 +221,9 @@ func (p *Processor) publishResult(ctx context.Context, j *job, res *subjects.Res
 	}
 	msg.Header.Set(subjects.HeaderMsgID, j.key)
 	msg.Header.Set(subjects.HeaderRequestKey, j.key)
+	if err := p.offload(ctx, j, res); err != nil {
+		return err
+	}
 	data, err := json.Marshal(res)
 	if err != nil {
 		return err

@@ -34,6 +34,10 @@ const (
 	BucketControl = "CLAY_CONTROL"
 )
 
+// ObjectResults is the Object Store bucket holding result data too large
+// for one message; a result's ref is "<bucket>/<object name>".
+const ObjectResults = "CLAY_RESULT_OBJECTS"
+
 // Subject prefixes and wildcards.
 const (
 	RequestPrefix  = "clay.request"
