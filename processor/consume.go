@@ -87,7 +87,7 @@ func (p *Processor) take(work context.Context, c *consumer, n int, t ticket) (in
 // fetch takes up to n messages that are waiting now. It never waits for
 // more while holding worker slots: an idle consumer waits in idle.
 func (p *Processor) fetch(work context.Context, c *consumer, n int, t ticket) (int, error) {
-	batch, err := c.js.FetchNoWait(n)
+	batch, err := c.bind.get().FetchNoWait(n)
 	if err != nil {
 		return 0, err
 	}
@@ -99,6 +99,7 @@ func (p *Processor) dispatchBatch(work context.Context, c *consumer, batch jetst
 	got := 0
 	for msg := range batch.Messages() {
 		got++
+		c.bind.touch()
 		p.dispatch(work, c, msg, t)
 	}
 	return got

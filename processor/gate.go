@@ -404,3 +404,11 @@ func (g *gate) releaseProbes(j *job) {
 		g.finishHalfOpen(j.ticket.breaker)
 	}
 }
+
+// surfaceHeld reports whether a hold or an open breaker stops calls on
+// surface, which explains a consumer that delivers nothing.
+func (g *gate) surfaceHeld(surface string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.holds[surface] != nil || g.holds[scopeWorkspace] != nil || g.breakers[surface].state() != stateClosed
+}

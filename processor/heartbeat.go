@@ -68,17 +68,22 @@ func (p *Processor) heartbeat(ctx context.Context) *subjects.Heartbeat {
 		hb.CacheHitRatio = p.cache.HitRatio()
 	}
 	p.webhookCap(ctx, hb)
-	if len(hb.Holds) > 0 {
-		hb.State = subjects.Degraded
-		for _, h := range hb.Holds {
-			hb.Reasons = append(hb.Reasons, "hold on "+h.Scope+": "+h.Reason)
-		}
+	for _, h := range hb.Holds {
+		hb.Worsen(subjects.Degraded, "hold on "+h.Scope+": "+h.Reason)
 	}
 	for _, c := range p.consumers {
-		info, err := c.js.Info(ctx)
+		info, err := c.bind.get().Info(ctx)
 		if err != nil {
-			hb.State, hb.Reasons = subjects.Degraded, append(hb.Reasons, "consumer info unavailable: "+err.Error())
+			hb.Worsen(subjects.Unhealthy, "consumer info unavailable: "+err.Error())
 			continue
+		}
+		if c.bind.stalled(info.NumPending) && !p.gate.surfaceHeld(surfaceOf(c.operation)) && !info.Paused {
+			name := ConsumerName(c.priority, c.operation)
+			hb.Worsen(subjects.Degraded, fmt.Sprintf("consumer %s has %d pending and delivered nothing for %s: rebinding it", name, info.NumPending, stallAfter))
+			p.log.Warn().Str("consumer", name).Uint64("pending", info.NumPending).Msg("consumer stalled: rebinding it")
+			if err := p.rebind(ctx, c); err != nil {
+				p.log.Error().Err(err).Str("consumer", name).Msg("consumer not rebound")
+			}
 		}
 		hb.Lag[c.priority] += info.NumPending
 		p.metrics.consumerPending.WithLabelValues(string(c.priority), string(c.operation)).Set(float64(info.NumPending))
@@ -86,7 +91,10 @@ func (p *Processor) heartbeat(ctx context.Context) *subjects.Heartbeat {
 	}
 	depth, err := p.dlqDepth(ctx)
 	if err != nil {
-		hb.State, hb.Reasons = subjects.Degraded, append(hb.Reasons, "DLQ depth unavailable: "+err.Error())
+		hb.Worsen(subjects.Unhealthy, "DLQ depth unavailable: "+err.Error())
+	}
+	if last := p.lastDLQDepth.Swap(depth); err == nil && last > 0 && depth > last {
+		hb.Worsen(subjects.Degraded, fmt.Sprintf("DLQ grew by %d since the last heartbeat", depth-last))
 	}
 	hb.DLQDepth = depth
 	return hb
@@ -114,13 +122,12 @@ func (p *Processor) dlqDepth(ctx context.Context) (uint64, error) {
 func (p *Processor) webhookCap(ctx context.Context, hb *subjects.Heartbeat) {
 	totals, err := p.counted.flush(ctx, p.control)
 	if err != nil {
-		hb.State, hb.Reasons = subjects.Degraded, append(hb.Reasons, "webhook submission counts not stored: "+err.Error())
+		hb.Worsen(subjects.Degraded, "webhook submission counts not stored: "+err.Error())
 	}
 	for table, used := range totals {
 		hb.WebhookRemaining[table] = max(p.cfg.WebhookCap-used, 0)
 		if float64(used) >= p.cfg.WebhookWarnRatio*float64(p.cfg.WebhookCap) {
-			hb.State = subjects.Degraded
-			hb.Reasons = append(hb.Reasons, fmt.Sprintf("table %s used %d of its webhook source's %d lifetime submissions", table, used, p.cfg.WebhookCap))
+			hb.Worsen(subjects.Degraded, fmt.Sprintf("table %s used %d of its webhook source's %d lifetime submissions", table, used, p.cfg.WebhookCap))
 		}
 	}
 }

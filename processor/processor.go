@@ -45,15 +45,16 @@ type Processor struct {
 
 	resultObjects jetstream.ObjectStore
 
-	ready    atomic.Bool
-	inflight sync.WaitGroup
+	ready        atomic.Bool
+	lastDLQDepth atomic.Uint64
+	inflight     sync.WaitGroup
 }
 
 // consumer is one bound durable consumer.
 type consumer struct {
 	priority   subjects.Priority
 	operation  subjects.Operation
-	js         jetstream.Consumer
+	bind       *binding
 	maxDeliver int
 	// wake is signaled by a core NATS subscription to the consumer's
 	// subject, so an idle consumer learns of a publish at once.
@@ -134,7 +135,7 @@ func (p *Processor) Setup(ctx context.Context) error {
 				return err
 			}
 			c := &consumer{
-				priority: prio, operation: op, js: cons,
+				priority: prio, operation: op, bind: &binding{handle: cons, delivered: time.Now()},
 				maxDeliver: cons.CachedInfo().Config.MaxDeliver,
 				wake:       make(chan struct{}, 1),
 			}

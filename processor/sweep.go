@@ -60,7 +60,7 @@ func (p *Processor) Sweep(ctx context.Context) error {
 }
 
 func (p *Processor) sweepConsumer(ctx context.Context, stream jetstream.Stream, c *consumer) error {
-	info, err := c.js.Info(ctx)
+	info, err := c.bind.get().Info(ctx)
 	if err != nil {
 		return err
 	}

@@ -52,3 +52,13 @@ type RateBudget struct {
 	Burst  int     `json:"burst"`
 	Tokens float64 `json:"tokens"`
 }
+
+var stateRank = map[string]int{Healthy: 0, Degraded: 1, Unhealthy: 2}
+
+// Worsen adds a reason and lowers the state to state when it is worse.
+func (hb *Heartbeat) Worsen(state, reason string) {
+	if stateRank[state] > stateRank[hb.State] {
+		hb.State = state
+	}
+	hb.Reasons = append(hb.Reasons, reason)
+}
