@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
 
 	"github.com/claybridge/claybridge/subjects"
@@ -22,12 +23,39 @@ const Unlimited = -1
 // idle.
 type allocator struct {
 	mu      sync.Mutex
-	limiter *rate.Limiter
+	limiter bucket
 	credit  float64 // whole tokens given back, spent before the limiter's
 	waiting map[subjects.Priority]int
 	since   map[subjects.Priority]int // tokens others took since this one got one
 	share   int
 	changed chan struct{}
+}
+
+// bucket is a token bucket: a *rate.Limiter, or one shared by replicas.
+type bucket interface {
+	TokensAt(now time.Time) float64
+	Tokens() float64
+	AllowN(now time.Time, n int) bool
+	Limit() rate.Limit
+	Burst() int
+	SetLimit(rate.Limit)
+	SetBurst(int)
+}
+
+var (
+	_ bucket = (*rate.Limiter)(nil)
+	_ bucket = (*sharedBucket)(nil)
+)
+
+// shareIn moves a limited budget into CLAY_CONTROL, so that every replica
+// spends the same tokens. An unlimited budget stays local.
+func (a *allocator) shareIn(kv jetstream.KeyValue, surface string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.limiter == nil {
+		return
+	}
+	a.limiter = newSharedBucket(kv, surface, float64(a.limiter.Limit()), a.limiter.Burst())
 }
 
 func newAllocator(perSecond float64, burst, share int) *allocator {

@@ -122,6 +122,11 @@ type Config struct {
 	WebhookCap       int64
 	WebhookWarnRatio float64
 
+	// Migrate applies differences between existing streams, consumers
+	// and buckets and claybridge's settings; without it they are only
+	// reported. A paused consumer stays paused either way.
+	Migrate bool
+
 	// SweepInterval is the wait between sweeps for messages JetStream
 	// stopped delivering, default 30 s.
 	SweepInterval time.Duration

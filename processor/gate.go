@@ -29,12 +29,15 @@ const (
 // whole workspace. It ends through a probe: one real request (or GET /me
 // when viaMe) once probeAt has passed.
 type hold struct {
-	scope   string
-	reason  string
-	since   time.Time
-	probeAt time.Time
-	probing bool
-	viaMe   bool
+	// remoteKey is the CLAY_CONTROL key of a hold another replica shared,
+	// empty for this replica's own.
+	remoteKey string
+	scope     string
+	reason    string
+	since     time.Time
+	probeAt   time.Time
+	probing   bool
+	viaMe     bool
 }
 
 // parkedMsg is a fetched message waiting for a hold to end.
@@ -411,4 +414,29 @@ func (g *gate) surfaceHeld(surface string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.holds[surface] != nil || g.holds[scopeWorkspace] != nil || g.breakers[surface].state() != stateClosed
+}
+
+// startRemoteHold applies a hold another replica shared. It returns true
+// when the scope was not held here.
+func (g *gate) startRemoteHold(scope, reason string, until time.Time, key string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, exists := g.holds[scope]; exists {
+		return false
+	}
+	g.holds[scope] = &hold{remoteKey: key, scope: scope, reason: reason, since: g.now(), probeAt: until}
+	g.broadcast()
+	return true
+}
+
+// endRemoteHold ends a hold applied from the shared key, if any.
+func (g *gate) endRemoteHold(key string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for scope, h := range g.holds {
+		if h.remoteKey == key {
+			delete(g.holds, scope)
+			g.broadcast()
+		}
+	}
 }

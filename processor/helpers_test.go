@@ -69,11 +69,17 @@ func (s *stack) await(t *testing.T, keys []string, timeout time.Duration) *verif
 // heartbeat returns the latest heartbeat of the stack's processor.
 func (s *stack) heartbeat(t *testing.T) subjects.Heartbeat {
 	t.Helper()
+	return s.heartbeatOf(t, s.proc.Instance())
+}
+
+// heartbeatOf returns the latest heartbeat of an instance.
+func (s *stack) heartbeatOf(t *testing.T, instance string) subjects.Heartbeat {
+	t.Helper()
 	stream, err := s.js.Stream(context.Background(), subjects.StreamDLQ)
 	if err != nil {
 		t.Fatalf("open DLQ stream: %v", err)
 	}
-	msg, err := stream.GetLastMsgForSubject(context.Background(), subjects.HealthSubject(s.proc.Instance()))
+	msg, err := stream.GetLastMsgForSubject(context.Background(), subjects.HealthSubject(instance))
 	if err != nil {
 		t.Fatalf("read heartbeat: %v", err)
 	}

@@ -23,9 +23,7 @@ func (p *Processor) observe(j *job, err error) {
 	}
 	if err == nil {
 		for _, h := range j.probes {
-			if p.gate.endHold(h.scope) {
-				p.log.Info().Str("scope", h.scope).Str("reason", h.reason).Str("key", j.key).Msg("hold ended: probe succeeded")
-			}
+			p.endHold(h, "probe succeeded")
 		}
 		return
 	}
@@ -67,15 +65,36 @@ func (p *Processor) pauseFor(e *clay.Error) time.Duration {
 }
 
 func (p *Processor) startHold(scope, reason string, until time.Time, viaMe bool, cause error) {
+	if until.IsZero() {
+		until = time.Now().Add(p.cfg.ProbeInterval)
+	}
 	if p.gate.startHold(scope, reason, until, viaMe) {
 		p.log.Warn().Err(cause).Str("scope", scope).Str("reason", reason).Time("probe_at", until).
 			Msg("hold started: calls stop for its scope until a probe succeeds")
 	}
+	p.shareHold(scope, reason, until)
+	p.metrics.setHolds(p.gate.holdList())
+}
+
+// endHold ends a hold here and for the other replicas.
+func (p *Processor) endHold(h *hold, how string) {
+	if p.gate.endHold(h.scope) {
+		p.log.Info().Str("scope", h.scope).Str("reason", h.reason).Msg("hold ended: " + how)
+	}
+	p.unshareHold(h.scope)
 	p.metrics.setHolds(p.gate.holdList())
 }
 
 func (p *Processor) breakerChanged(surface, from, to string) {
 	p.log.Info().Str("surface", surface).Str("from", from).Str("to", to).Msg("breaker state changed")
+	// The breaker itself cannot be shared, so an open one is shared as a
+	// hold that lasts its open timeout.
+	switch to {
+	case stateOpen:
+		p.shareHold(surface, reasonBreakerOpen, time.Now().Add(p.cfg.BreakerOpenTimeout))
+	case stateClosed:
+		p.unshareHold(surface)
+	}
 	p.metrics.setBreaker(surface, to)
 	p.metrics.setHolds(p.gate.holdList())
 }
@@ -133,10 +152,7 @@ func (p *Processor) probeViaMe(ctx context.Context) {
 	}
 	err := p.clay.Me(ctx)
 	if err == nil {
-		if p.gate.endHold(h.scope) {
-			p.log.Info().Str("scope", h.scope).Str("reason", h.reason).Msg("hold ended: GET /me succeeded")
-			p.metrics.setHolds(p.gate.holdList())
-		}
+		p.endHold(h, "GET /me succeeded")
 		return
 	}
 	p.log.Debug().Err(err).Str("scope", h.scope).Msg("GET /me probe failed: hold stays")

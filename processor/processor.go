@@ -120,6 +120,7 @@ func (p *Processor) Setup(ctx context.Context) error {
 	if p.control, err = p.js.KeyValue(ctx, subjects.BucketControl); err != nil {
 		return fmt.Errorf("open bucket %s: %w", subjects.BucketControl, err)
 	}
+	p.budgets[surfaceWebhook].shareIn(p.control, surfaceWebhook)
 	p.ledger = ledger.New(history, ledger.Config{Owner: p.cfg.Instance, Lease: p.cfg.Lease})
 	if err := p.openResultObjects(ctx); err != nil {
 		return err
@@ -177,6 +178,7 @@ func (p *Processor) Run(ctx context.Context, grace time.Duration) error {
 	loops.Go(func() { p.heartbeatLoop(ctx) })
 	loops.Go(func() { p.holdLoop(ctx) })
 	loops.Go(func() { p.sweepLoop(ctx) })
+	loops.Go(func() { p.watchHolds(ctx) })
 	<-ctx.Done()
 	p.ready.Store(false)
 	for _, c := range p.consumers {

@@ -107,7 +107,10 @@ func (p *Processor) ensureStreams(ctx context.Context) error {
 		}
 	}
 	for _, cfg := range p.bucketConfigs() {
-		if _, err := p.js.KeyValue(ctx, cfg.Bucket); err == nil {
+		if kv, err := p.js.KeyValue(ctx, cfg.Bucket); err == nil {
+			if err := p.reconcileBucket(ctx, kv, cfg); err != nil {
+				return err
+			}
 			continue
 		} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
 			return fmt.Errorf("look up bucket %s: %w", cfg.Bucket, err)
@@ -145,7 +148,7 @@ func (p *Processor) ensureStream(ctx context.Context, want jetstream.StreamConfi
 		return fmt.Errorf("%w: stream %s does not allow per-message TTLs, which heartbeats need",
 			ErrConfigMismatch, want.Name)
 	}
-	return nil
+	return p.reconcileStream(ctx, have, want)
 }
 
 func sameSubjects(a, b []string) bool {
@@ -200,6 +203,11 @@ func (p *Processor) ensureConsumer(ctx context.Context, prio subjects.Priority, 
 	if have.FilterSubject != want.FilterSubject || have.AckPolicy != want.AckPolicy {
 		return nil, fmt.Errorf("%w: consumer %s filters %q with ack policy %s, claybridge needs %q with %s",
 			ErrConfigMismatch, want.Durable, have.FilterSubject, have.AckPolicy, want.FilterSubject, want.AckPolicy)
+	}
+	if updated, err := p.reconcileConsumer(ctx, cons.CachedInfo(), want); err != nil {
+		return nil, err
+	} else if updated != nil {
+		return updated, nil
 	}
 	return cons, nil
 }
