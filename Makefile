@@ -20,13 +20,20 @@ demo:
 	$(BIN)/demo --file examples/requests.jsonl
 
 ## test: vet, unit tests against an in-process nats-server, then the multi-process tests.
-test: vet unit
+test: vet unit itest
 
 vet:
 	$(GO) vet ./...
 
+## unit: every package's tests except ./itest, which the itest target runs.
 unit:
-	$(GO) test $(GOFLAGS_TEST) -count=1 -timeout 20m ./...
+	$(GO) test $(GOFLAGS_TEST) -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e '/itest$$' -e '/itest/')
+
+## itest: the multi-process tests: real nats-server, claysim and claybridge
+## processes killed and restarted while requests flow; -v prints each
+## scenario's figures. About 8 minutes on 2 cores.
+itest:
+	$(GO) test $(GOFLAGS_TEST) -count=1 -p 1 -timeout 15m -v ./itest/...
 
 clean:
 	rm -rf $(BIN) data

@@ -11,6 +11,7 @@ import (
 	"github.com/claybridge/claybridge/clay"
 	"github.com/claybridge/claybridge/fallback"
 	"github.com/claybridge/claybridge/internal/logging"
+	"github.com/claybridge/claybridge/ledger"
 	"github.com/claybridge/claybridge/processor"
 	"github.com/claybridge/claybridge/subjects"
 )
@@ -23,6 +24,7 @@ type Config struct {
 	Clay      Clay      `yaml:"clay"`
 	Sim       Sim       `yaml:"sim"`
 	HTTP      HTTP      `yaml:"http"`
+	Callback  Callback  `yaml:"callback"`
 	Log       Log       `yaml:"log"`
 	Processor Processor `yaml:"processor"`
 	// Tables maps a table name, as row requests give it, to its Clay
@@ -42,7 +44,45 @@ type NATS struct {
 	Listen string `yaml:"listen"`
 	// DataDir holds the embedded server's JetStream files, default ./data.
 	DataDir string `yaml:"data_dir"`
+	// User is the user name sent with Password, default empty. With
+	// Embedded, the server requires this user and password of every client.
+	User string `yaml:"user"`
+	// Password is set by Load from CLAYBRIDGE_NATS_PASSWORD or
+	// PasswordFile; a YAML file cannot set it.
+	Password Secret `yaml:"password,omitempty"`
+	// PasswordFile is a file holding the password, default empty.
+	PasswordFile string `yaml:"password_file"`
+	// Token is an authentication token, set by Load from
+	// CLAYBRIDGE_NATS_TOKEN or TokenFile; a YAML file cannot set it.
+	Token Secret `yaml:"token,omitempty"`
+	// TokenFile is a file holding the token, default empty.
+	TokenFile string `yaml:"token_file"`
+	// NKeyFile holds the NKey seed claybridge signs the server's
+	// challenge with, default empty.
+	NKeyFile string `yaml:"nkey_file"`
+	// CredsFile is a credentials file (.creds) with a user JWT and its
+	// NKey seed, default empty.
+	CredsFile string  `yaml:"creds_file"`
+	TLS       NATSTLS `yaml:"tls"`
 }
+
+// NATSTLS is the TLS of the NATS connection. Setting any field turns TLS
+// on; a tls:// URL turns it on with the system's CAs.
+type NATSTLS struct {
+	// CAFile is a PEM file of the CAs that verify the server's
+	// certificate, default empty: the system's CAs.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the PEM client certificate and its key,
+	// for servers that verify clients.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName is the name expected in the server's certificate,
+	// default the host of the URL.
+	ServerName string `yaml:"server_name"`
+}
+
+// Enabled reports whether any TLS setting is set.
+func (t NATSTLS) Enabled() bool { return t != NATSTLS{} }
 
 // Clay contains the settings of the Clay connection.
 type Clay struct {
@@ -95,6 +135,7 @@ type Processor struct {
 	UploadTimeout       time.Duration `yaml:"upload_timeout"`
 	LongPollTimeout     time.Duration `yaml:"long_poll_timeout"`
 	RoutinePollInterval time.Duration `yaml:"routine_poll_interval"`
+	BatchLinger         time.Duration `yaml:"batch_linger"`
 	RetryBase           time.Duration `yaml:"retry_base"`
 	RetryMax            time.Duration `yaml:"retry_max"`
 	HeartbeatInterval   time.Duration `yaml:"heartbeat_interval"`
@@ -109,7 +150,12 @@ type Processor struct {
 	RetryAfterMax   time.Duration `yaml:"retry_after_max"`
 	RateLimitPause  time.Duration `yaml:"rate_limit_pause"`
 	GuaranteedShare int           `yaml:"guaranteed_share"`
-	Cache           Cache         `yaml:"cache"`
+	// Lease is how long a claim on a request key lasts unless renewed.
+	Lease time.Duration `yaml:"lease"`
+	// WebhookCap is the lifetime submissions of one webhook source.
+	WebhookCap       int     `yaml:"webhook_cap"`
+	WebhookWarnRatio float64 `yaml:"webhook_warn_ratio"`
+	Cache            Cache   `yaml:"cache"`
 }
 
 // Cache is the fallback cache: which operations it answers first, and its
@@ -149,6 +195,12 @@ type Table struct {
 	// Token is set by ResolveSecrets from TokenEnv or TokenFile; a YAML
 	// file cannot set it.
 	Token Secret `yaml:"token,omitempty"`
+	// ResendUnknown lets a row whose outcome is unknown be sent again,
+	// which is safe when the table auto-dedupes on claybridge_key.
+	ResendUnknown bool `yaml:"resend_unknown,omitempty"`
+	// Callback marks a table whose HTTP API column posts each enriched
+	// row back to the callback listener; the row's result is that post.
+	Callback bool `yaml:"callback,omitempty"`
 }
 
 // DefaultShutdownGrace is the default of processor.shutdown_grace.
@@ -158,11 +210,12 @@ const DefaultShutdownGrace = 25 * time.Second
 func Default() Config {
 	workers := processor.DefaultWorkers()
 	return Config{
-		NATS: NATS{Listen: "127.0.0.1:4222", DataDir: "./data"},
-		Sim:  Sim{Listen: "127.0.0.1:8089"},
-		Clay: Clay{ConnectTimeout: clay.DefaultConnectTimeout},
-		HTTP: HTTP{Listen: "127.0.0.1:8080"},
-		Log:  Log{Level: "info", Format: logging.FormatAuto},
+		NATS:     NATS{Listen: "127.0.0.1:4222", DataDir: "./data"},
+		Sim:      Sim{Listen: "127.0.0.1:8089"},
+		Clay:     Clay{ConnectTimeout: clay.DefaultConnectTimeout},
+		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
+		Callback: Callback{Listen: DefaultCallbackListen},
+		Log:      Log{Level: "info", Format: logging.FormatAuto},
 		Processor: Processor{
 			Workers: Workers{
 				Critical: workers[subjects.Critical],
@@ -177,6 +230,7 @@ func Default() Config {
 			UploadTimeout:       processor.DefaultUploadTimeout,
 			LongPollTimeout:     processor.DefaultLongPollTimeout,
 			RoutinePollInterval: processor.DefaultRoutinePollInterval,
+			BatchLinger:         processor.DefaultBatchLinger,
 			RetryBase:           processor.DefaultRetryBase,
 			RetryMax:            processor.DefaultRetryMax,
 			HeartbeatInterval:   processor.DefaultHeartbeatInterval,
@@ -188,12 +242,15 @@ func Default() Config {
 				Successes:   processor.DefaultBreakerSuccesses,
 				OpenTimeout: processor.DefaultBreakerOpenTimeout,
 			},
-			ProbeInterval:   processor.DefaultProbeInterval,
-			MaxParked:       processor.DefaultMaxParked,
-			RetryAfterMin:   processor.DefaultRetryAfterMin,
-			RetryAfterMax:   processor.DefaultRetryAfterMax,
-			RateLimitPause:  processor.DefaultRateLimitPause,
-			GuaranteedShare: processor.DefaultGuaranteedShare,
+			ProbeInterval:    processor.DefaultProbeInterval,
+			MaxParked:        processor.DefaultMaxParked,
+			RetryAfterMin:    processor.DefaultRetryAfterMin,
+			RetryAfterMax:    processor.DefaultRetryAfterMax,
+			RateLimitPause:   processor.DefaultRateLimitPause,
+			GuaranteedShare:  processor.DefaultGuaranteedShare,
+			Lease:            ledger.DefaultLease,
+			WebhookCap:       processor.DefaultWebhookCap,
+			WebhookWarnRatio: processor.DefaultWebhookWarnRatio,
 			Cache: Cache{
 				FirstSearch: true,
 				MemoryMB:    fallback.DefaultMemoryMaxBytes >> 20,
@@ -225,6 +282,8 @@ func (c *Config) ProcessorConfig() processor.Config {
 		UploadTimeout:       p.UploadTimeout,
 		LongPollTimeout:     p.LongPollTimeout,
 		RoutinePollInterval: p.RoutinePollInterval,
+		BatchLinger:         p.BatchLinger,
+		CallbackURL:         c.Callback.PublicURL,
 		RetryBase:           p.RetryBase,
 		RetryMax:            p.RetryMax,
 		HeartbeatInterval:   p.HeartbeatInterval,
@@ -237,6 +296,9 @@ func (c *Config) ProcessorConfig() processor.Config {
 		RetryAfterMax:       p.RetryAfterMax,
 		RateLimitPause:      p.RateLimitPause,
 		GuaranteedShare:     p.GuaranteedShare,
+		Lease:               p.Lease,
+		WebhookCap:          int64(p.WebhookCap),
+		WebhookWarnRatio:    p.WebhookWarnRatio,
 		HasAPIKey:           !c.Clay.APIKey.IsZero(),
 		CacheDisabled:       p.Cache.Disabled,
 		CacheFirst: map[subjects.Operation]bool{
@@ -252,11 +314,18 @@ func (c *Config) ProcessorConfig() processor.Config {
 	if p.RateLimit == 0 {
 		cfg.RateLimit = processor.Unlimited
 	}
+	if !c.Callback.Secret.IsZero() {
+		cfg.CallbackSecret = []byte(c.Callback.Secret.Reveal())
+	}
 	if len(c.Tables) > 0 {
 		cfg.Tables = make(map[string]processor.Table, len(c.Tables))
 	}
 	for name, t := range c.Tables {
-		cfg.Tables[name] = processor.Table{Webhook: clay.Webhook{URL: t.WebhookURL, Token: t.Token.Reveal()}}
+		cfg.Tables[name] = processor.Table{
+			Webhook:       clay.Webhook{URL: t.WebhookURL, Token: t.Token.Reveal()},
+			ResendUnknown: t.ResendUnknown,
+			Callback:      t.Callback,
+		}
 	}
 	return cfg
 }

@@ -85,6 +85,11 @@ func (l *Loader) Load() (*Config, error) {
 			s.field(&cfg).Set(s.field(&l.flagged))
 		}
 	}
+	// Every command that connects to NATS needs its secrets, so Load
+	// reads them; ResolveSecrets reads the Clay ones.
+	if err := cfg.NATS.resolveSecrets(l.LookupEnv); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

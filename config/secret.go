@@ -56,7 +56,9 @@ func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
 // that is copied, committed or printed. The error omits the value.
 func (s *Secret) UnmarshalYAML(node *yaml.Node) error {
 	return fmt.Errorf("line %d: %w: set clay.api_key through %s or clay.api_key_file, "+
-		"and a table's token through its token_env or token_file", node.Line, ErrSecretInFile, envClayAPIKey)
+		"nats.password through %s or nats.password_file, nats.token through %s or nats.token_file, "+
+		"callback.secret through %s or callback.secret_file, and a table's token through its token_env or token_file",
+		node.Line, ErrSecretInFile, envClayAPIKey, envNATSPassword, envNATSToken, envCallbackSecret)
 }
 
 // readSecretFile returns the trimmed content of the secret file that key

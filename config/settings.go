@@ -42,6 +42,20 @@ var settings = []setting{
 		usage: "start an embedded NATS server with JetStream instead of connecting to one"},
 	{key: "nats.listen", flag: "nats-listen", usage: "client address of the embedded NATS server (host:port)"},
 	{key: "nats.data_dir", flag: "data-dir", usage: "directory of the embedded NATS server's JetStream files"},
+	{key: "nats.user", flag: "nats-user",
+		usage: "NATS user name, sent with the password; with --embedded-nats the server requires both"},
+	{key: "nats.password", secret: true, usage: "NATS password (environment only)"},
+	{key: "nats.password_file", flag: "nats-password-file", usage: "file holding the NATS password"},
+	{key: "nats.token", secret: true, usage: "NATS authentication token (environment only)"},
+	{key: "nats.token_file", flag: "nats-token-file", usage: "file holding the NATS authentication token"},
+	{key: "nats.nkey_file", flag: "nats-nkey-file", usage: "file holding the NKey seed (SU...) that authenticates claybridge to NATS"},
+	{key: "nats.creds_file", flag: "nats-creds-file", usage: "NATS credentials file (.creds) holding a user JWT and its NKey seed"},
+	{key: "nats.tls.ca_file", flag: "nats-tls-ca-file",
+		usage: "PEM file of the CAs that verify the NATS server's certificate; any nats.tls setting turns TLS on"},
+	{key: "nats.tls.cert_file", flag: "nats-tls-cert-file", usage: "PEM client certificate for NATS servers that verify clients"},
+	{key: "nats.tls.key_file", flag: "nats-tls-key-file", usage: "PEM private key of the NATS client certificate"},
+	{key: "nats.tls.server_name", flag: "nats-tls-server-name",
+		usage: "name expected in the NATS server's certificate; empty means the host of the URL"},
 
 	{key: "clay.url", flag: "clay-url",
 		usage: "base URL of Clay for both the webhook and Public API surfaces, for example a standalone claysim; empty means real Clay"},
@@ -53,6 +67,15 @@ var settings = []setting{
 	{key: "sim.listen", flag: "sim-listen", usage: "address of the in-process Clay simulator (host:port)"},
 
 	{key: "http.listen", flag: "http-listen", usage: "address serving /healthz, /readyz and /metrics (host:port)"},
+
+	{key: "callback.listen", flag: "callback-listen",
+		usage: "address of the listener receiving Clay's callbacks (host:port); it starts when a table sets callback"},
+	{key: "callback.public_url", flag: "public-url",
+		usage: "base URL Clay posts callbacks to; it must reach every replica's callback listener, for example through a load balancer (with --sim, empty means the listener's own address)"},
+	{key: "callback.secret", secret: true, usage: "secret that signs each row's callback token, at least 16 bytes, the same on every replica (environment only)"},
+	{key: "callback.secret_file", flag: "callback-secret-file", usage: "file holding the callback secret"},
+	{key: "callback.tls_cert_file", flag: "callback-tls-cert-file", usage: "PEM certificate that makes the callback listener serve HTTPS"},
+	{key: "callback.tls_key_file", flag: "callback-tls-key-file", usage: "PEM private key of the callback listener's certificate"},
 
 	{key: "log.level", flag: "log-level", usage: "log level: debug, info, warn or error"},
 	{key: "log.format", flag: "log-format", usage: "log format: auto (console on a terminal, else JSON), json or console"},
@@ -66,8 +89,10 @@ var settings = []setting{
 	{key: "processor.max_deliver", flag: "max-deliver", usage: "deliveries of a request before it is dead-lettered"},
 	{key: "processor.request_timeout", flag: "request-timeout", usage: "timeout of one Clay HTTP call"},
 	{key: "processor.upload_timeout", flag: "upload-timeout", usage: "timeout of one push of rows to a webhook source"},
-	{key: "processor.long_poll_timeout", flag: "long-poll-timeout", usage: "how long a routine run is awaited"},
+	{key: "processor.long_poll_timeout", flag: "long-poll-timeout", usage: "how long a routine run or a row's callback is awaited"},
 	{key: "processor.routine_poll_interval", flag: "routine-poll-interval", usage: "wait between polls of a routine run"},
+	{key: "processor.batch_linger", flag: "batch-linger",
+		usage: "how long a batch of rows for one table, or of items for one routine, waits for more before it is sent"},
 	{key: "processor.retry_base", flag: "retry-base", usage: "first retry delay, doubled per attempt (at least 1s)"},
 	{key: "processor.retry_max", flag: "retry-max", usage: "largest retry delay"},
 	{key: "processor.heartbeat_interval", flag: "heartbeat-interval", usage: "interval between heartbeats on clay.health.<instance>"},
@@ -83,6 +108,9 @@ var settings = []setting{
 	{key: "processor.retry_after_max", flag: "retry-after-max", usage: "longest pause honoured from Clay's Retry-After"},
 	{key: "processor.rate_limit_pause", flag: "rate-limit-pause", usage: "pause after a 429 without Retry-After"},
 	{key: "processor.guaranteed_share", flag: "guaranteed-share", usage: "a priority with backlog gets at least one rate token in this many"},
+	{key: "processor.lease", flag: "lease", usage: "how long a claim on a request key lasts unless renewed with InProgress"},
+	{key: "processor.webhook_cap", flag: "webhook-cap", usage: "lifetime submissions Clay accepts per webhook source"},
+	{key: "processor.webhook_warn_ratio", flag: "webhook-warn-ratio", usage: "share of the webhook cap at which the heartbeat turns degraded (0 to 1)"},
 	{key: "processor.cache.disabled", flag: "cache-disabled", usage: "turn the fallback cache off: no cached or fallback answers"},
 	{key: "processor.cache.first_search", flag: "cache-first", usage: "answer a search from a fresh cache entry without calling Clay"},
 	{key: "processor.cache.first_routine", flag: "cache-first-routine", usage: "answer a routine from a fresh cache entry without calling Clay"},
@@ -94,9 +122,11 @@ var settings = []setting{
 // tableSettings document the keys of one entry under tables. They have no
 // flag or environment variable.
 var tableSettings = []setting{
-	{key: "tables.<name>.webhook_url", usage: "URL of the table's webhook source (required)"},
+	{key: "tables.<name>.webhook_url", usage: "URL of the table's webhook source (required unless --sim or --clay-url is set)"},
 	{key: "tables.<name>.token_env", usage: "environment variable holding the webhook token"},
 	{key: "tables.<name>.token_file", usage: "file holding the webhook token"},
+	{key: "tables.<name>.resend_unknown", usage: "send a row again when its outcome is unknown; safe only when the table auto-dedupes on claybridge_key (default false)"},
+	{key: "tables.<name>.callback", usage: "the table's HTTP API column posts each enriched row back, which becomes the row's result; see docs/clay-setup.md (default false)"},
 }
 
 // env returns the environment variables of s, the first set one winning.

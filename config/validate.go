@@ -27,15 +27,17 @@ func (c *Config) Validate() error {
 	if _, err := logging.New(io.Discard, c.Log.Level, c.Log.Format); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %v (log.level, log.format)", ErrInvalid, err))
 	}
-	for key, addr := range map[string]string{"nats.listen": c.NATS.Listen, "sim.listen": c.Sim.Listen, "http.listen": c.HTTP.Listen} {
+	for key, addr := range map[string]string{"nats.listen": c.NATS.Listen, "sim.listen": c.Sim.Listen, "http.listen": c.HTTP.Listen, "callback.listen": c.Callback.Listen} {
 		_, _, err := net.SplitHostPort(addr)
 		check(err == nil, key, "%q is not host:port", addr)
 	}
 	if c.Clay.URL != "" {
 		check(isHTTPURL(c.Clay.URL), "clay.url", "%s is not an http or https URL", RedactURL(c.Clay.URL))
 	}
+	errs = append(errs, c.NATS.validate()...)
 	errs = append(errs, c.Processor.validate()...)
 	errs = append(errs, c.validateTables()...)
+	errs = append(errs, c.Callback.validate()...)
 	sortErrors(errs)
 	return errors.Join(errs...)
 }
@@ -95,6 +97,9 @@ func (c *Config) validateTables() []error {
 		switch {
 		case name == "":
 			errs = append(errs, fmt.Errorf("%w tables: a table has an empty name", ErrInvalid))
+		case t.WebhookURL == "" && (c.Sim.Enabled || c.Clay.URL != ""):
+			// The table maps to pull-in-data-from-a-webhook-<name> on the
+			// simulator's or --clay-url's base URL.
 		case t.WebhookURL == "":
 			errs = append(errs, fmt.Errorf("%w %s.webhook_url: missing, set the URL of the table's webhook source", ErrInvalid, key))
 		case !isHTTPURL(t.WebhookURL):
@@ -137,6 +142,7 @@ func (c *Config) ResolveSecrets(lookupEnv func(string) (string, bool)) error {
 		errs = append(errs, err)
 		c.Clay.APIKey = secret
 	}
+	errs = append(errs, c.Callback.resolveSecret(lookupEnv))
 	for _, name := range sortedTableNames(c.Tables) {
 		t := c.Tables[name]
 		var err error

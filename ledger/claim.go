@@ -31,7 +31,10 @@ const (
 type Claim struct {
 	Verdict Verdict
 	Record  Record
-	rev     uint64
+	// Previous is the state of the expired record an Acquired claim took
+	// over; it is empty for a new key.
+	Previous State
+	rev      uint64
 }
 
 // Claim takes a key: by atomic create when it is new, or by
@@ -63,7 +66,7 @@ func (l *Ledger) Claim(ctx context.Context, key string, op subjects.Operation, p
 	case rec.State == Sent && !takeSent:
 		return &Claim{Verdict: SentAndLost, Record: *rec, rev: rev}, nil
 	}
-	c := &Claim{Verdict: Acquired, Record: *rec, rev: rev}
+	c := &Claim{Verdict: Acquired, Record: *rec, Previous: rec.State, rev: rev}
 	c.Record.State = Claimed
 	if err := l.write(ctx, c); err != nil {
 		if errors.Is(err, ErrLost) {
@@ -141,6 +144,58 @@ func (l *Ledger) write(ctx context.Context, c *Claim) error {
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return fmt.Errorf("%w: %s", ErrLost, c.Record.Key)
 		}
+		return fmt.Errorf("%w: write %s: %v", ErrUnavailable, c.Record.Key, err)
+	}
+	c.rev = rev
+	return nil
+}
+
+// Complete ends an awaited key, whoever holds its lease: once a row's
+// callback or a routine run is awaited, its CLAY_PENDING record, not the
+// lease, says who may end it. The outcome is a result (result and header
+// set) or a DLQ class. Complete returns a claim with Verdict Acquired when
+// this call ended the key, or Finished with the record as another caller
+// left it, so that of two racing outcomes exactly one is recorded.
+func (l *Ledger) Complete(ctx context.Context, key string, op subjects.Operation, p subjects.Priority,
+	result json.RawMessage, header map[string][]string, class subjects.ErrorClass, cacheKey string) (*Claim, error) {
+	for {
+		rec, rev, err := l.Get(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if rec != nil && rec.State == Done {
+			return &Claim{Verdict: Finished, Record: *rec, rev: rev}, nil
+		}
+		c := &Claim{Verdict: Acquired, Record: Record{Key: key, Operation: op, Priority: p}, rev: rev}
+		if rec != nil {
+			c.Record, c.Previous = *rec, rec.State
+		}
+		c.Record.CacheKey = cacheKey
+		c.Record.State = Done
+		c.Record.Result, c.Record.ResultHeader, c.Record.DeadLettered = result, header, class
+		if rec == nil {
+			err = l.createDone(ctx, c)
+		} else {
+			err = l.write(ctx, c)
+		}
+		if errors.Is(err, ErrLost) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+}
+
+// createDone writes a done record for a key that has none, for an awaited
+// key whose record was erased or expired.
+func (l *Ledger) createDone(ctx context.Context, c *Claim) error {
+	rev, err := l.create(ctx, &c.Record)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("%w: %s", ErrLost, c.Record.Key)
+	}
+	if err != nil {
 		return fmt.Errorf("%w: write %s: %v", ErrUnavailable, c.Record.Key, err)
 	}
 	c.rev = rev

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/claybridge/claybridge/callback"
 	"github.com/claybridge/claybridge/clay"
 	"github.com/claybridge/claybridge/fallback"
 	"github.com/claybridge/claybridge/ledger"
@@ -20,6 +21,10 @@ type Table struct {
 	// ResendUnknown lets a row whose outcome is unknown be sent again,
 	// which is safe when the table auto-dedupes on claybridge_key.
 	ResendUnknown bool
+	// Callback marks a table whose HTTP API column posts each enriched
+	// row back: its rows carry a callback URL and token, and a row's
+	// result is the posted row, awaited up to LongPollTimeout.
+	Callback bool
 }
 
 // Hooks change the processor's behaviour for tests only.
@@ -68,11 +73,19 @@ type Config struct {
 	// UploadTimeout bounds one push of rows to a webhook source, default
 	// 120 s.
 	UploadTimeout time.Duration
-	// LongPollTimeout bounds waiting for a routine run, default 300 s.
+	// LongPollTimeout bounds waiting for a routine run or a row's
+	// callback, default 300 s.
 	LongPollTimeout time.Duration
 	// RoutinePollInterval is the wait between polls of a routine run,
 	// default 1 s.
 	RoutinePollInterval time.Duration
+	// BatchLinger is how long a batch of rows for one table, or of items
+	// for one routine, waits for more requests before it is sent, default
+	// 50 ms. A full batch is sent at once.
+	BatchLinger time.Duration
+	// PendingCheckInterval is the wait between checks of awaited
+	// callbacks for ones past their deadline, default 5 s.
+	PendingCheckInterval time.Duration
 	// RetryBase and RetryMax bound the delay before a retry, default 1 s
 	// and 60 s.
 	RetryBase time.Duration
@@ -143,6 +156,16 @@ type Config struct {
 
 	// Tables maps configured table names to webhook sources.
 	Tables map[string]Table
+	// CallbackURL is the public base URL of the callback listeners, which
+	// must reach every replica; a row of a callback table carries
+	// CallbackURL/v1/callbacks/<escaped key>. Required when a table calls
+	// back.
+	CallbackURL string
+	// CallbackSecret signs each row's callback token (HMAC-SHA256 of the
+	// request key); every replica needs the same one. Required, of at
+	// least 16 bytes, when a table calls back.
+	CallbackSecret []byte
+
 	// DefaultWebhookBase, when set, maps a table that is not configured to
 	// the webhook source "pull-in-data-from-a-webhook-<table>" on this
 	// base URL (the simulator's or --clay-url's). When empty, an unknown
@@ -152,27 +175,29 @@ type Config struct {
 
 // Default values.
 const (
-	DefaultAckWait             = 30 * time.Second
-	DefaultMaxDeliver          = 5
-	DefaultDuplicateWindow     = 2 * time.Minute
-	DefaultRateLimit           = 10
-	DefaultBurst               = 20
-	DefaultRequestTimeout      = 30 * time.Second
-	DefaultUploadTimeout       = 120 * time.Second
-	DefaultLongPollTimeout     = 300 * time.Second
-	DefaultRoutinePollInterval = time.Second
-	DefaultRetryBase           = time.Second
-	DefaultRetryMax            = time.Minute
-	DefaultHeartbeatInterval   = 5 * time.Second
-	DefaultBreakerFailures     = 5
-	DefaultBreakerSuccesses    = 2
-	DefaultBreakerOpenTimeout  = 10 * time.Second
-	DefaultProbeInterval       = 10 * time.Second
-	DefaultMaxParked           = 1000
-	DefaultRetryAfterMin       = time.Second
-	DefaultRetryAfterMax       = 5 * time.Minute
-	DefaultRateLimitPause      = 5 * time.Second
-	DefaultGuaranteedShare     = 10
+	DefaultAckWait              = 30 * time.Second
+	DefaultMaxDeliver           = 5
+	DefaultDuplicateWindow      = 2 * time.Minute
+	DefaultRateLimit            = 10
+	DefaultBurst                = 20
+	DefaultRequestTimeout       = 30 * time.Second
+	DefaultUploadTimeout        = 120 * time.Second
+	DefaultLongPollTimeout      = 300 * time.Second
+	DefaultRoutinePollInterval  = time.Second
+	DefaultBatchLinger          = 50 * time.Millisecond
+	DefaultPendingCheckInterval = 5 * time.Second
+	DefaultRetryBase            = time.Second
+	DefaultRetryMax             = time.Minute
+	DefaultHeartbeatInterval    = 5 * time.Second
+	DefaultBreakerFailures      = 5
+	DefaultBreakerSuccesses     = 2
+	DefaultBreakerOpenTimeout   = 10 * time.Second
+	DefaultProbeInterval        = 10 * time.Second
+	DefaultMaxParked            = 1000
+	DefaultRetryAfterMin        = time.Second
+	DefaultRetryAfterMax        = 5 * time.Minute
+	DefaultRateLimitPause       = 5 * time.Second
+	DefaultGuaranteedShare      = 10
 )
 
 // DefaultWorkers returns the default pool size per priority.
@@ -202,6 +227,8 @@ func (c *Config) setDefaults() {
 	setDefault(&c.UploadTimeout, DefaultUploadTimeout)
 	setDefault(&c.LongPollTimeout, DefaultLongPollTimeout)
 	setDefault(&c.RoutinePollInterval, DefaultRoutinePollInterval)
+	setDefault(&c.BatchLinger, DefaultBatchLinger)
+	setDefault(&c.PendingCheckInterval, DefaultPendingCheckInterval)
 	setDefault(&c.RetryBase, DefaultRetryBase)
 	setDefault(&c.RetryMax, DefaultRetryMax)
 	setDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
@@ -242,7 +269,7 @@ func (c *Config) validate() error {
 	if c.RetryBase < time.Second {
 		return fmt.Errorf("invalid retry base %s: use 1s or more", c.RetryBase)
 	}
-	return nil
+	return c.validateCallbacks()
 }
 
 type number interface {
@@ -253,4 +280,21 @@ func setDefault[T number](field *T, value T) {
 	if *field == 0 {
 		*field = value
 	}
+}
+
+// validateCallbacks checks that a table that calls back has a URL to call
+// and a secret to sign its tokens with.
+func (c *Config) validateCallbacks() error {
+	for name, t := range c.Tables {
+		if !t.Callback {
+			continue
+		}
+		if c.CallbackURL == "" {
+			return fmt.Errorf("missing callback URL for table %s: set the public URL of the callback listeners", name)
+		}
+		if len(c.CallbackSecret) < callback.MinSecretBytes {
+			return fmt.Errorf("invalid callback secret for table %s: %d bytes, use %d or more", name, len(c.CallbackSecret), callback.MinSecretBytes)
+		}
+	}
+	return nil
 }

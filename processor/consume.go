@@ -23,30 +23,34 @@ const (
 // a worker past its ack deadline. Parked messages whose hold ended go
 // before new fetches. It returns when ctx ends; workers run on work,
 // which outlives ctx for the shutdown grace period.
+//
+// Rows and routine items are sent in batches, so one worker slot covers
+// a batch's worth of them (messagesPerSlot): the messages keep the slot
+// until they are settled, waiting in their batch included.
 func (p *Processor) consumeLoop(ctx, work context.Context, c *consumer) {
 	pool := p.pools[c.priority]
 	budget := p.budgets[surfaceOf(c.operation)]
+	perSlot := messagesPerSlot(c.operation)
 	for ctx.Err() == nil {
 		t, ok := p.gate.admit(ctx, c)
 		if !ok {
 			return
 		}
-		slots := pool.acquire(ctx, t.limit)
+		slots := pool.acquire(ctx, ceilDiv(t.limit, perSlot))
 		if slots == 0 {
 			p.gate.release(t, nil)
 			return
 		}
-		tokens := budget.acquire(ctx, c.priority, slots)
+		tokens, n := p.fetchTokens(ctx, c, budget, min(slots*perSlot, t.limit))
 		if tokens == nil {
 			pool.release(slots)
 			p.gate.release(t, nil)
 			return
 		}
-		pool.release(slots - tokens.count())
-		slots = tokens.count()
-		got, err := p.take(work, c, slots, t)
-		pool.release(slots - got)
-		tokens.giveBack(slots - got)
+		share := newSlotShare(pool, perSlot, slots, n)
+		got, err := p.take(work, c, n, t, share)
+		share.shrink(n - got)
+		giveBackTokens(c.operation, tokens, n, got)
 		if got == 0 {
 			p.gate.release(t, c)
 		}
@@ -74,44 +78,50 @@ func (c *consumer) idle(ctx context.Context) {
 
 // take dispatches up to n messages: parked ones whose hold ended first,
 // else a fetch.
-func (p *Processor) take(work context.Context, c *consumer, n int, t ticket) (int, error) {
+func (p *Processor) take(work context.Context, c *consumer, n int, t ticket, share *slotShare) (int, error) {
 	if parked := p.gate.unpark(c, n, t); len(parked) > 0 {
 		for _, pm := range parked {
-			p.dispatch(work, c, pm.msg, t)
+			p.dispatch(work, c, pm.msg, t, share)
 		}
 		return len(parked), nil
 	}
-	return p.fetch(work, c, n, t)
+	return p.fetch(work, c, n, t, share)
 }
 
 // fetch takes up to n messages that are waiting now. It never waits for
 // more while holding worker slots: an idle consumer waits in idle.
-func (p *Processor) fetch(work context.Context, c *consumer, n int, t ticket) (int, error) {
+func (p *Processor) fetch(work context.Context, c *consumer, n int, t ticket, share *slotShare) (int, error) {
 	batch, err := c.bind.get().FetchNoWait(n)
 	if err != nil {
 		return 0, err
 	}
-	got := p.dispatchBatch(work, c, batch, t)
+	got := p.dispatchBatch(work, c, batch, t, share)
 	return got, batch.Error()
 }
 
-func (p *Processor) dispatchBatch(work context.Context, c *consumer, batch jetstream.MessageBatch, t ticket) int {
+func (p *Processor) dispatchBatch(work context.Context, c *consumer, batch jetstream.MessageBatch, t ticket, share *slotShare) int {
 	got := 0
 	for msg := range batch.Messages() {
 		got++
 		c.bind.touch()
-		p.dispatch(work, c, msg, t)
+		if meta, err := msg.Metadata(); err == nil {
+			c.backlog = meta.NumPending
+		}
+		p.dispatch(work, c, msg, t, share)
+	}
+	if got == 0 {
+		c.backlog = 0
 	}
 	return got
 }
 
-// dispatch runs one message on a worker that holds one slot of the
-// consumer's pool and releases it when done.
-func (p *Processor) dispatch(work context.Context, c *consumer, msg jetstream.Msg, t ticket) {
+// dispatch runs one message on a worker that holds its share of the
+// consumer's pool and gives it back when done.
+func (p *Processor) dispatch(work context.Context, c *consumer, msg jetstream.Msg, t ticket, share *slotShare) {
 	p.inflight.Add(1)
 	go func() {
 		defer p.inflight.Done()
-		defer p.pools[c.priority].release(1)
+		defer share.done()
 		p.process(work, c, msg, t)
 	}()
 }

@@ -25,15 +25,21 @@ var (
 // context, so the HTTP call is aborted, and a late answer is dropped
 // rather than acted on.
 func within[T any](ctx context.Context, j *job, timeout time.Duration, fn func(context.Context) (T, error)) (T, error) {
+	return withinDeadline(ctx, j.deadline, timeout, fn)
+}
+
+// withinDeadline is within for a call made for several requests, or for
+// none: deadline is the request deadline that applies, zero for none.
+func withinDeadline[T any](ctx context.Context, deadlineAt time.Time, timeout time.Duration, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
 	limit, cause := timeout, errClayTimeout
-	if !j.deadline.IsZero() {
-		if left := time.Until(j.deadline); left < limit {
+	if !deadlineAt.IsZero() {
+		if left := time.Until(deadlineAt); left < limit {
 			limit, cause = left, errRequestDeadline
 		}
 	}
 	if limit <= 0 {
-		return zero, fmt.Errorf("%w at %s", errRequestDeadline, j.deadline.Format(time.RFC3339))
+		return zero, fmt.Errorf("%w at %s", errRequestDeadline, deadlineAt.Format(time.RFC3339))
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

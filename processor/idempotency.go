@@ -36,6 +36,9 @@ func (p *Processor) claim(ctx context.Context, j *job) bool {
 		p.nakWithDelay(j, ledgerRetryDelay)
 		return false
 	}
+	if (c.Verdict == ledger.SentAndLost || c.Previous == ledger.Sent) && p.awaitedElsewhere(ctx, j) {
+		return false
+	}
 	switch c.Verdict {
 	case ledger.Acquired:
 		j.claim = c
@@ -108,6 +111,8 @@ func (p *Processor) published(ctx context.Context, j *job) {
 // in Clay is about to leave.
 func (p *Processor) markSent(ctx context.Context, j *job) error {
 	p.metrics.submissions.Inc()
+	j.claimMu.Lock()
+	defer j.claimMu.Unlock()
 	if j.claim == nil {
 		return nil
 	}
@@ -149,6 +154,8 @@ func (p *Processor) finish(ctx context.Context, j *job, result []byte, header na
 
 // renew extends the claim's lease, with each InProgress.
 func (p *Processor) renew(ctx context.Context, j *job) {
+	j.claimMu.Lock()
+	defer j.claimMu.Unlock()
 	if j.claim == nil {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/claybridge/claybridge/subjects"
 )
@@ -46,17 +47,22 @@ func (p *Processor) openResultObjects(ctx context.Context) error {
 // not fit in one message, and sets its ref. The object is named after the
 // key's hash, so a retried upload replaces it rather than adding another.
 func (p *Processor) offload(ctx context.Context, j *job, res *subjects.Result) error {
+	return p.offloadResult(ctx, j.key, j.log, res)
+}
+
+// offloadResult is offload for the request key, logging to log.
+func (p *Processor) offloadResult(ctx context.Context, key string, log zerolog.Logger, res *subjects.Result) error {
 	limit := int(p.nc.MaxPayload()) - payloadMargin
 	if len(res.Data) <= limit {
 		return nil
 	}
-	name := subjects.HashKey(j.key)
+	name := subjects.HashKey(key)
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.UploadTimeout)
 	defer cancel()
 	if _, err := p.resultObjects.Put(ctx, jetstream.ObjectMeta{Name: name}, bytes.NewReader(res.Data)); err != nil {
 		return fmt.Errorf("store %d bytes of result data in %s: %w", len(res.Data), subjects.ObjectResults, err)
 	}
-	j.log.Debug().Int("bytes", len(res.Data)).Str("object", name).Msg("result data stored in the Object Store")
+	log.Debug().Int("bytes", len(res.Data)).Str("object", name).Msg("result data stored in the Object Store")
 	res.Data, res.Ref = nil, subjects.ObjectResults+"/"+name
 	return nil
 }

@@ -23,6 +23,8 @@ type metrics struct {
 	holds           *prometheus.GaugeVec
 	rateTokens      *prometheus.GaugeVec
 	fallbacks       *prometheus.CounterVec
+	batchSize       *prometheus.HistogramVec
+	awaited         *prometheus.CounterVec
 
 	consumerPending    *prometheus.GaugeVec
 	consumerAckPending *prometheus.GaugeVec
@@ -32,7 +34,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "claybridge_requests_total",
-			Help: "Request deliveries settled, by priority, operation and outcome (ok, retried, dead_lettered, requeued).",
+			Help: "Request deliveries settled, by priority, operation and outcome (ok, retried, dead_lettered, requeued, parked, cache, fallback, awaiting).",
 		}, []string{"priority", "operation", "outcome"}),
 		clayCalls: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "claybridge_clay_call_seconds",
@@ -79,6 +81,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "claybridge_fallback_answers_total",
 			Help: "Requests answered from the fallback cache because Clay could not, by reason.",
 		}, []string{"reason"}),
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "claybridge_batch_size",
+			Help:    "Requests per Clay call by operation: rows per webhook POST, items per routine run.",
+			Buckets: []float64{1, 2, 5, 10, 25, 50, 100},
+		}, []string{"operation"}),
+		awaited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "claybridge_awaited_total",
+			Help: "Awaited requests ended, by kind (callback or routine) and outcome (result, dead_lettered, duplicate, unmatched).",
+		}, []string{"kind", "outcome"}),
 		consumerPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "claybridge_consumer_pending",
 			Help: "Requests not yet delivered, per consumer, as of the last heartbeat.",
@@ -102,7 +113,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.fallbacks.WithLabelValues(string(subjects.ClassRetriesExhausted)).Add(0)
 	m.setHolds(nil)
 	for _, c := range []prometheus.Collector{m.requests, m.clayCalls, m.dlqEntries, m.duplicates, m.submissions, m.lostClaims, m.unknownOutcomes,
-		m.retries, m.breakerState, m.holds, m.rateTokens, m.fallbacks, m.consumerPending, m.consumerAckPending} {
+		m.retries, m.breakerState, m.holds, m.rateTokens, m.fallbacks, m.batchSize, m.awaited, m.consumerPending, m.consumerAckPending} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"time"
 
+	"github.com/claybridge/claybridge/callback"
 	"github.com/claybridge/claybridge/clay"
 	"github.com/claybridge/claybridge/subjects"
 )
@@ -16,79 +18,74 @@ type webhookAck struct {
 	Body       json.RawMessage `json:"body"`
 }
 
-func (p *Processor) pushRow(ctx context.Context, j *job, req *subjects.Request) (json.RawMessage, error) {
-	hook, err := p.webhookFor(req.Row.Table)
-	if err != nil {
+// pushRow adds the row to its table's batch and returns the outcome of
+// the batch's POST. A row of a table that calls back carries its callback
+// URL and token, and its outcome is a pending record instead of a result.
+func (p *Processor) pushRow(ctx context.Context, j *job, req *subjects.Request) (*outcome, error) {
+	table := req.Row.Table
+	if _, err := p.webhookFor(table); err != nil {
 		return nil, err
 	}
 	row := maps.Clone(req.Row.Row)
 	row[subjects.RowKeyColumn] = req.Key
-	if err := p.markSent(ctx, j); err != nil {
-		return nil, err
+	awaited := p.cfg.Tables[table].Callback
+	if awaited {
+		row[subjects.RowCallbackURLColumn] = callback.URL(p.cfg.CallbackURL, req.Key)
+		row[subjects.RowCallbackTokenColumn] = callback.Token(p.cfg.CallbackSecret, req.Key)
 	}
-	resp, err := within(ctx, j, p.cfg.UploadTimeout, func(ctx context.Context) (*clay.Response, error) {
-		return p.clay.PushRows(ctx, hook, []map[string]any{row})
-	})
+	encoded, err := json.Marshal(row)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: encode row: %v", subjects.ErrInvalidRequest, err)
 	}
-	p.counted.add(req.Row.Table, 1)
-	return json.Marshal(webhookAck{HTTPStatus: resp.Status, Body: resp.JSON()})
+	if len(encoded) > clay.MaxBody {
+		return nil, &clay.Error{Op: "webhook", Kind: clay.KindTooLarge,
+			Message: fmt.Sprintf("row is %d bytes, over Clay's limit of %d", len(encoded), clay.MaxBody)}
+	}
+	b := batcherFor(&p.rowBatches, table, func() *batcher {
+		return &batcher{maxItems: maxBatchRows, maxBytes: maxBatchBytes, linger: p.cfg.BatchLinger,
+			send: func(ctx context.Context, items []*batchItem) { p.sendRows(ctx, table, items) }}
+	})
+	res := b.submit(ctx, newBatchItem(j, row, len(encoded)))
+	if res.err != nil {
+		return nil, res.err
+	}
+	out := &outcome{data: res.data}
+	if awaited {
+		out.pending = p.newPending(j, pendingCallback)
+	}
+	return out, nil
 }
 
-// errRoutineItemFailed marks a routine item that Clay reported as failed.
-var errRoutineItemFailed = fmt.Errorf("%w: routine item failed", clay.ErrRejected)
-
-func (p *Processor) runRoutine(ctx context.Context, j *job, req *subjects.Request) (json.RawMessage, error) {
-	items := []clay.RoutineItem{{ID: req.Key, Inputs: req.Routine.Inputs}}
-	if err := p.markSent(ctx, j); err != nil {
-		return nil, err
-	}
-	runID, err := within(ctx, j, p.cfg.RequestTimeout, func(ctx context.Context) (string, error) {
-		return p.clay.RunRoutine(ctx, req.Routine.RoutineID, items)
-	})
+// sendRows marks each row sent and posts the rows to the table's webhook
+// source, splitting the batch when Clay rejects it.
+func (p *Processor) sendRows(ctx context.Context, table string, items []*batchItem) {
+	hook, err := p.webhookFor(table)
 	if err != nil {
-		return nil, err
+		for _, it := range items {
+			it.finish(batchResult{err: err})
+		}
+		return
 	}
-	return within(ctx, j, p.cfg.LongPollTimeout, func(ctx context.Context) (json.RawMessage, error) {
-		return p.awaitRoutineItem(ctx, j, runID, req.Key)
-	})
-}
-
-// awaitRoutineItem polls a run until it is done and returns the item's
-// output, following result pages.
-func (p *Processor) awaitRoutineItem(ctx context.Context, j *job, runID, itemID string) (json.RawMessage, error) {
-	cursor := ""
-	for {
-		page, err := within(ctx, j, p.cfg.RequestTimeout, func(ctx context.Context) (*clay.RoutinePage, error) {
-			return p.clay.RoutineResults(ctx, runID, cursor)
+	items = p.markBatchSent(ctx, items)
+	if len(items) == 0 {
+		return
+	}
+	p.sendSplitting(ctx, subjects.Row, items, func(ctx context.Context, items []*batchItem) (batchResult, error) {
+		rows := make([]map[string]any, len(items))
+		for i, it := range items {
+			rows[i] = it.payload.(map[string]any)
+		}
+		p.metrics.batchSize.WithLabelValues(string(subjects.Row)).Observe(float64(len(rows)))
+		resp, err := withinDeadline(ctx, time.Time{}, p.cfg.UploadTimeout, func(ctx context.Context) (*clay.Response, error) {
+			return p.clay.PushRows(ctx, hook, rows)
 		})
 		if err != nil {
-			return nil, err
+			return batchResult{}, err
 		}
-		if !page.Done {
-			sleep(ctx, p.cfg.RoutinePollInterval)
-			if ctx.Err() != nil {
-				return nil, &clay.Error{Op: "routine results", Kind: clay.KindCanceled,
-					Message: "run " + runID + " not done in time", Err: ctx.Err()}
-			}
-			continue
-		}
-		for _, item := range page.Results {
-			if item.ID != itemID {
-				continue
-			}
-			if item.Status == clay.ItemComplete {
-				return item.Output, nil
-			}
-			return nil, fmt.Errorf("%w: run %s: %s", errRoutineItemFailed, runID, item.Error)
-		}
-		if !page.HasMore {
-			return nil, &clay.Error{Op: "routine results", Kind: clay.KindTransient,
-				Message: "run " + runID + " finished without item " + itemID}
-		}
-		cursor = page.NextCursor
-	}
+		p.counted.add(table, len(rows))
+		data, err := json.Marshal(webhookAck{HTTPStatus: resp.Status, Body: resp.JSON()})
+		return batchResult{data: data}, err
+	})
 }
 
 // searchData is the result data of a search.

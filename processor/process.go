@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -39,12 +40,18 @@ type job struct {
 	// claim is the job's hold on its key in the ledger; nil for a keyless
 	// search or once released.
 	claim *ledger.Claim
+	// claimMu serializes writes of claim while the job's batch marks it
+	// sent and its keep-alive renews it.
+	claimMu sync.Mutex
 }
 
 // outcome is what a Clay call produced.
 type outcome struct {
 	data        json.RawMessage
 	clayLatency time.Duration
+	// pending is set when the request's result comes later, from a
+	// callback or a routine run: settle stores it instead of a result.
+	pending *pendingRecord
 }
 
 // process runs the steps of one delivery: decode, check, call, settle.
@@ -146,22 +153,25 @@ func (p *Processor) call(ctx context.Context, j *job, req *subjects.Request) (*o
 	stop := p.keepAlive(ctx, j)
 	defer stop()
 	start := time.Now()
-	var data json.RawMessage
+	var out *outcome
 	var err error
 	switch req.Operation {
 	case subjects.Row:
-		data, err = p.pushRow(ctx, j, req)
+		out, err = p.pushRow(ctx, j, req)
 	case subjects.Routine:
-		data, err = p.runRoutine(ctx, j, req)
+		out, err = p.runRoutine(ctx, j, req)
 	case subjects.Search:
+		var data json.RawMessage
 		data, err = p.search(ctx, j, req)
+		out = &outcome{data: data}
 	}
 	elapsed := time.Since(start)
 	p.metrics.observeCall(req.Operation, err, elapsed)
 	if err != nil {
 		return nil, err
 	}
-	return &outcome{data: data, clayLatency: elapsed}, nil
+	out.clayLatency = elapsed
+	return out, nil
 }
 
 // keepAlive sends InProgress every third of the ack wait until stop is
@@ -194,12 +204,16 @@ func (p *Processor) keepAlive(ctx context.Context, j *job) (stop func()) {
 	}
 }
 
+// webhookFor returns the table's webhook source. A table configured
+// without a URL, like one not configured at all, maps to the default
+// webhook base when there is one.
 func (p *Processor) webhookFor(table string) (clay.Webhook, error) {
-	if t, ok := p.cfg.Tables[table]; ok {
+	t, ok := p.cfg.Tables[table]
+	if ok && t.Webhook.URL != "" {
 		return t.Webhook, nil
 	}
 	if p.cfg.DefaultWebhookBase != "" {
-		return clay.Webhook{URL: p.cfg.DefaultWebhookBase + clay.WebhookPathPrefix + DefaultWebhookSource(table)}, nil
+		return clay.Webhook{URL: p.cfg.DefaultWebhookBase + clay.WebhookPathPrefix + DefaultWebhookSource(table), Token: t.Webhook.Token}, nil
 	}
 	return clay.Webhook{}, fmt.Errorf("%w %q: add it under tables in the configuration", errUnknownTable, table)
 }

@@ -42,6 +42,11 @@ type Processor struct {
 	history   jetstream.KeyValue
 	control   jetstream.KeyValue
 	counted   *submissionCounter
+	// pending holds awaited callbacks and routine runs.
+	pending jetstream.KeyValue
+	// rowBatches and runBatches map a table or routine id to its batcher.
+	rowBatches sync.Map
+	runBatches sync.Map
 
 	resultObjects jetstream.ObjectStore
 
@@ -56,6 +61,9 @@ type consumer struct {
 	operation  subjects.Operation
 	bind       *binding
 	maxDeliver int
+	// backlog is the number of messages the last fetch left waiting; only
+	// the consume loop reads and writes it.
+	backlog uint64
 	// wake is signaled by a core NATS subscription to the consumer's
 	// subject, so an idle consumer learns of a publish at once.
 	wake chan struct{}
@@ -120,6 +128,9 @@ func (p *Processor) Setup(ctx context.Context) error {
 	if p.control, err = p.js.KeyValue(ctx, subjects.BucketControl); err != nil {
 		return fmt.Errorf("open bucket %s: %w", subjects.BucketControl, err)
 	}
+	if p.pending, err = p.js.KeyValue(ctx, subjects.BucketPending); err != nil {
+		return fmt.Errorf("open bucket %s: %w", subjects.BucketPending, err)
+	}
 	p.budgets[surfaceWebhook].shareIn(p.control, surfaceWebhook)
 	p.ledger = ledger.New(history, ledger.Config{Owner: p.cfg.Instance, Lease: p.cfg.Lease})
 	if err := p.openResultObjects(ctx); err != nil {
@@ -178,6 +189,8 @@ func (p *Processor) Run(ctx context.Context, grace time.Duration) error {
 	loops.Go(func() { p.heartbeatLoop(ctx) })
 	loops.Go(func() { p.holdLoop(ctx) })
 	loops.Go(func() { p.sweepLoop(ctx) })
+	loops.Go(func() { p.pendingLoop(ctx) })
+	loops.Go(func() { p.callbackLoop(ctx) })
 	loops.Go(func() { p.watchHolds(ctx) })
 	<-ctx.Done()
 	p.ready.Store(false)

@@ -25,6 +25,7 @@ const (
 	outcomeParked       = "parked"
 	outcomeCache        = "cache"
 	outcomeFallback     = "fallback"
+	outcomeAwaiting     = "awaiting"
 )
 
 // settle decides, from the class of err, whether the message is answered,
@@ -36,6 +37,10 @@ func (p *Processor) settle(work context.Context, j *job, out *outcome, err error
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(work), settleTimeout)
 	defer cancel()
 	p.observe(j, err)
+	if err == nil && out.pending != nil {
+		p.awaitPending(ctx, j, out.pending)
+		return
+	}
 	if err == nil {
 		p.succeed(ctx, j, out)
 		return

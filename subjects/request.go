@@ -133,6 +133,11 @@ func (p *RowParams) validate() error {
 	if _, ok := p.Row[RowKeyColumn]; ok {
 		return fmt.Errorf("row must not set %q: claybridge sets it to the request key", RowKeyColumn)
 	}
+	for _, column := range []string{RowCallbackURLColumn, RowCallbackTokenColumn} {
+		if _, ok := p.Row[column]; ok {
+			return fmt.Errorf("row must not set %q: claybridge sets it for tables that call back", column)
+		}
+	}
 	return nil
 }
 

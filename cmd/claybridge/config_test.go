@@ -99,6 +99,8 @@ func TestConfigDefaultsLoadBack(t *testing.T) {
 func TestSecretsNeverPrinted(t *testing.T) {
 	setSecrets(t)
 	t.Setenv("NATS_URL", "nats://ops:"+testNATSPass+"@127.0.0.1:1")
+	t.Setenv("CLAYBRIDGE_NATS_USER", "ops")
+	t.Setenv("CLAYBRIDGE_NATS_PASSWORD", testNATSPass)
 	path := writeConfig(t, "https://api.clay.com", "")
 	tests := []struct {
 		name string
@@ -108,6 +110,9 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		want string
 	}{
 		{name: "config", args: []string{"config", "--config", path}, want: "api_key: '[redacted]'"},
+		{name: "config with a NATS password", args: []string{"config", "--config", path}, want: "password: '[redacted]'"},
+		{name: "submit with a NATS password", args: []string{"submit", "--timeout", "1s", "row", `{"table":"leads","row":{}}`},
+			want: "connect to NATS at nats://[redacted]@127.0.0.1:1"},
 		{name: "config --defaults", args: []string{"config", "--defaults"}, want: "api_key_file"},
 		{name: "run --help", args: []string{"run", "--config", path, "--help"}, want: "--nats-url"},
 		{name: "submit --help", args: []string{"submit", "--help"}, want: "--nats-url"},

@@ -26,7 +26,15 @@ func commands() []command {
 	return []command{
 		{"run", "process Clay requests from NATS JetStream", runCommand},
 		{"submit", "publish one Clay request, optionally waiting for its outcome", submitCommand},
+		{"results", "print the result or DLQ entry of request keys", resultsCommand},
+		{"dlq", "list, show, replay and purge DLQ entries", dlqCommand},
+		{"pause", "pause the consumers of a priority, on every replica", pauseCommand},
+		{"resume", "resume paused consumers", resumeCommand},
+		{"forget", "erase everything held for request keys", forgetCommand},
+		{"health", "print each instance's latest heartbeat; exit 0 healthy, 1 degraded, 2 unhealthy", healthCommand},
 		{"config", "print the effective configuration, or the defaults", configCommand},
+		{"probe", "check an HTTP endpoint such as /healthz; exit 0 on a 2xx status", probeCommand},
+		{"bench", "measure throughput, latency, rate-budget use, memory and scaling", benchCommand},
 		{"version", "print the version", versionCommand},
 	}
 }

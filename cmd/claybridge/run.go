@@ -19,6 +19,7 @@ import (
 	"github.com/claybridge/claybridge/clay"
 	"github.com/claybridge/claybridge/clay/claysim"
 	"github.com/claybridge/claybridge/config"
+	"github.com/claybridge/claybridge/internal/client"
 	"github.com/claybridge/claybridge/internal/embedded"
 	"github.com/claybridge/claybridge/internal/logging"
 	"github.com/claybridge/claybridge/internal/version"
@@ -30,7 +31,8 @@ const runAbout = `Every flag is also a key of the YAML file named by --config an
 CLAYBRIDGE_* environment variable. Flags override the environment, which
 overrides the file. "claybridge config --defaults" prints every key, and
 docs/configuration.md lists them with their environment variables. Secrets
-(the Clay API key, table tokens) come only from the environment or files.`
+(the Clay API key, table tokens, the NATS password and token) come only
+from the environment or files.`
 
 func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", "run [flags]", runAbout, stderr)
@@ -71,7 +73,7 @@ func checkRun(cfg *config.Config) error {
 	case !cfg.Sim.Enabled && cfg.Clay.URL == "" && cfg.Clay.APIKey.IsZero():
 		return errors.New("missing Clay configuration: real Clay needs an API key in CLAYBRIDGE_CLAY_API_KEY or the file named by --clay-api-key-file; or use --sim for the in-process simulator, or --clay-url URL for a standalone one")
 	}
-	return nil
+	return checkCallbacks(cfg)
 }
 
 // runner runs the processor with its NATS server, simulator and HTTP
@@ -93,7 +95,9 @@ func (r *runner) run(ctx context.Context, log zerolog.Logger) error {
 	}
 	defer stopSim()
 
-	nc, err := connectNATS(natsURL, log)
+	natsCfg := r.cfg.NATS
+	natsCfg.URL = natsURL
+	nc, err := connectNATS(natsCfg, log)
 	if err != nil {
 		return err
 	}
@@ -113,6 +117,11 @@ func (r *runner) run(ctx context.Context, log zerolog.Logger) error {
 		apiKey, procCfg.HasAPIKey = simAPIKey, true
 	}
 	client := clay.New(clay.Config{BaseURL: clayURL, APIKey: apiKey, ConnectTimeout: r.cfg.Clay.ConnectTimeout})
+	stopCallbacks, err := r.startCallbacks(nc, &procCfg, registry, log)
+	if err != nil {
+		return err
+	}
+	defer stopCallbacks()
 	proc, err := processor.New(nc, client, procCfg)
 	if err != nil {
 		return err
@@ -133,11 +142,13 @@ func (r *runner) startNATS(log zerolog.Logger) (string, func(), error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("invalid --data-dir %q: %w", r.cfg.NATS.DataDir, err)
 	}
-	srv, err := embedded.Start(embedded.Config{Listen: r.cfg.NATS.Listen, DataDir: dir})
+	srv, err := embedded.Start(embedded.Config{Listen: r.cfg.NATS.Listen, DataDir: dir, User: r.cfg.NATS.User,
+		Password: r.cfg.NATS.Password.Reveal(), Token: r.cfg.NATS.Token.Reveal()})
 	if err != nil {
 		return "", nil, err
 	}
-	log.Info().Str("url", srv.ClientURL()).Str("data_dir", dir).Msg("embedded NATS server started (for local use; production connects to a NATS cluster with --nats-url)")
+	auth := r.cfg.NATS.User != "" || !r.cfg.NATS.Token.IsZero()
+	log.Info().Str("url", srv.ClientURL()).Str("data_dir", dir).Bool("authentication", auth).Msg("embedded NATS server started (for local use; production connects to a NATS cluster with --nats-url)")
 	return srv.ClientURL(), func() {
 		srv.Stop()
 		log.Info().Msg("embedded NATS server stopped")
@@ -172,9 +183,10 @@ func (r *runner) startSim(ctx context.Context, log zerolog.Logger) (string, func
 	}
 }
 
-func connectNATS(url string, log zerolog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
-		nats.Name("claybridge"),
+// connectNATS connects with cfg's credentials and TLS and logs every loss
+// and restoration of the connection.
+func connectNATS(cfg config.NATS, log zerolog.Logger) (*nats.Conn, error) {
+	nc, err := client.Connect(cfg, "claybridge",
 		nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			log.Warn().Err(err).Msg("NATS connection lost: reconnecting")
@@ -184,9 +196,10 @@ func connectNATS(url string, log zerolog.Logger) (*nats.Conn, error) {
 		}),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", config.RedactURL(url), err)
+		return nil, err
 	}
-	log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("connected to NATS")
+	_, tlsErr := nc.TLSConnectionState()
+	log.Info().Str("url", nc.ConnectedUrlRedacted()).Bool("tls", tlsErr == nil).Msg("connected to NATS")
 	return nc, nil
 }
 

@@ -109,5 +109,3 @@ func connectWhenUp(t *testing.T, url string) *nats.Conn {
 	t.Cleanup(nc.Close)
 	return nc
 }
-
-

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/claybridge/claybridge/config"
+	"github.com/claybridge/claybridge/dlq"
 	"github.com/claybridge/claybridge/internal/client"
 	"github.com/claybridge/claybridge/subjects"
 )
@@ -32,10 +35,16 @@ sequence, or that the stream dropped it as a duplicate of --id. Without
 --id, a row or routine is keyed by its body and a search by its stream
 sequence, as the processor keys them.
 
+With --resubmit KEY, publishes the request as a new try of KEY: under the
+next unused derived key KEY~r1, KEY~r2, ... (as "claybridge dlq replay"
+derives them) and with the header Clay-Replay-Of: KEY.
+
 With --wait, prints the request's result or DLQ entry, which may have been
-stored before submit ran. The NATS URL comes from --nats-url,
+stored before submit ran; the ledger answers at once for a key that
+already ended. The NATS URL comes from --nats-url,
 CLAYBRIDGE_NATS_URL, NATS_URL or nats.url in --config, else
-nats://127.0.0.1:4222.
+nats://127.0.0.1:4222; credentials and TLS come from the same settings
+as run's.
 
 Exit status: 0 published (with --wait: a result), 1 error, 2 invalid
 arguments, 3 a DLQ entry, 4 timed out waiting.`
@@ -44,6 +53,7 @@ arguments, 3 a DLQ entry, 4 timed out waiting.`
 type submitOptions struct {
 	priority string
 	id       string
+	resubmit string
 	wait     bool
 	timeout  time.Duration
 	json     bool
@@ -71,10 +81,11 @@ func submitCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := newFlagSet("submit", "submit [flags] OPERATION JSON", submitAbout, stderr)
 	fs.StringVar(&o.priority, "priority", string(subjects.Normal), "priority: critical, normal or bulk")
 	fs.StringVar(&o.id, "id", "", "request key, sent as Nats-Msg-Id (default: derived as the processor derives it)")
+	fs.StringVar(&o.resubmit, "resubmit", "", "publish as a new try of request KEY, under the next unused key KEY~rN")
 	fs.BoolVar(&o.wait, "wait", false, "wait for the request's result or DLQ entry and print it")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long --wait waits")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of text")
-	loader := config.NewLoader(fs, "nats.url")
+	loader := config.NewLoader(fs, config.NATSClientKeys()...)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -87,11 +98,7 @@ func submitCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	url := cfg.NATS.URL
-	if url == "" {
-		url = nats.DefaultURL
-	}
-	nc, err := client.Connect(url, "claybridge submit")
+	nc, err := client.Connect(cfg.NATS, "claybridge submit")
 	if err != nil {
 		return err
 	}
@@ -116,10 +123,18 @@ func (o *submitOptions) request(args []string) (client.Request, error) {
 	if err != nil {
 		return client.Request{}, err
 	}
+	if o.resubmit != "" && o.id != "" {
+		return client.Request{}, errors.New("--resubmit and --id exclude each other: --resubmit derives the key")
+	}
 	return client.Request{Priority: prio, Operation: op, ID: o.id, Body: []byte(args[1])}, nil
 }
 
 func (o *submitOptions) submit(ctx context.Context, js jetstream.JetStream, req client.Request, stdout io.Writer) error {
+	if o.resubmit != "" {
+		if err := resubmitKey(ctx, js, o.resubmit, &req); err != nil {
+			return err
+		}
+	}
 	pubCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	pub, err := client.Publish(pubCtx, js, req)
@@ -148,9 +163,7 @@ func (o *submitOptions) submit(ctx context.Context, js jetstream.JetStream, req 
 // await fills report with the outcome of its key and returns the exit
 // error that outcome calls for.
 func (o *submitOptions) await(ctx context.Context, js jetstream.JetStream, op subjects.Operation, report *submitReport) error {
-	waitCtx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	out, err := client.Await(waitCtx, js, op, report.Key)
+	out, err := o.outcome(ctx, js, op, report.Key)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		report.Outcome = "timeout"
@@ -170,6 +183,41 @@ func (o *submitOptions) await(ctx context.Context, js jetstream.JetStream, op su
 		return err
 	}
 	report.Outcome, report.Result = "result", &res
+	return nil
+}
+
+// outcome returns the key's result or DLQ entry: from the ledger at once
+// when the key already ended, else the first one stored, waiting up to
+// the timeout. When the ledger cannot be read, the outcome is read from
+// the streams.
+func (o *submitOptions) outcome(ctx context.Context, js jetstream.JetStream, op subjects.Operation, key string) (client.Outcome, error) {
+	lk, err := client.FindInLedger(ctx, js, key)
+	if err == nil && (lk.Found == client.FoundResult || lk.Found == client.FoundDLQ) {
+		return lk.Outcome, nil
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	return client.Await(waitCtx, js, op, key)
+}
+
+// resubmitKey keys req as a new try of key: the next unused derived key,
+// reserved for this submit alone, and Clay-Replay-Of naming key.
+func resubmitKey(ctx context.Context, js jetstream.JetStream, key string, req *client.Request) error {
+	lineage, err := dlq.OpenLineage(ctx, js, []string{key}, nil)
+	if err != nil {
+		return err
+	}
+	owner := make([]byte, 16)
+	_, _ = rand.Read(owner)
+	res, err := lineage.Reserve(ctx, key, "submit-"+hex.EncodeToString(owner))
+	if err != nil {
+		return fmt.Errorf("derive a key for the resubmission of %s: %w", key, err)
+	}
+	req.ID = res.Key
+	if req.Header == nil {
+		req.Header = nats.Header{}
+	}
+	req.Header.Set(subjects.HeaderReplayOf, key)
 	return nil
 }
 

@@ -21,7 +21,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/pflag"
 
@@ -57,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for every request to end")
 	fs.DurationVar(&o.settle, "settle", time.Second, "how long to keep watching after the last request ended, to catch extra outcomes")
 	fs.StringVar(&o.runTag, "run-tag", "", "prefix of this run's request keys (default: derived from the time)")
-	loader := config.NewLoader(fs, "nats.url")
+	loader := config.NewLoader(fs, config.NATSClientKeys()...)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -71,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.setDefaults()
-	summary, err := o.connectAndRun(ctx, cfg.NATS.URL, stderr)
+	summary, err := o.connectAndRun(ctx, cfg.NATS, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return 1
@@ -95,11 +94,8 @@ func (o *options) setDefaults() {
 	}
 }
 
-func (o *options) connectAndRun(ctx context.Context, natsURL string, progress io.Writer) (*Summary, error) {
-	if natsURL == "" {
-		natsURL = nats.DefaultURL
-	}
-	nc, err := client.Connect(natsURL, "claybridge demo")
+func (o *options) connectAndRun(ctx context.Context, natsCfg config.NATS, progress io.Writer) (*Summary, error) {
+	nc, err := client.Connect(natsCfg, "claybridge demo")
 	if err != nil {
 		return nil, fmt.Errorf("%w (is claybridge running? start it with make run)", err)
 	}

@@ -1,19 +1,18 @@
-// Package client is the publisher's side of the wire contract. It
-// publishes Clay requests, computes the request key the processor gives
-// each one, and reads back results and DLQ entries by that key. The submit
-// command and the demo share it.
+// Package client is the publisher's side of the wire contract. It opens
+// NATS connections with the configured credentials and TLS, publishes Clay
+// requests, computes the request key the processor gives each one, and
+// reads back results and DLQ entries by that key. Every claybridge command
+// and the demo share it.
 package client
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/claybridge/claybridge/config"
 	"github.com/claybridge/claybridge/subjects"
 )
 
@@ -46,16 +45,6 @@ type Published struct {
 	// Duplicate is true when the stream already held a message with
 	// this Nats-Msg-Id within its duplicate window and stored nothing.
 	Duplicate bool `json:"duplicate"`
-}
-
-// Connect opens a NATS connection named name. Errors hide URL
-// credentials.
-func Connect(url, name string) (*nats.Conn, error) {
-	nc, err := nats.Connect(url, nats.Name(name), nats.Timeout(5*time.Second))
-	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", config.RedactURL(url), err)
-	}
-	return nc, nil
 }
 
 // Publish publishes req on its request subject and checks the stream's

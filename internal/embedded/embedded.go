@@ -22,6 +22,8 @@ type Config struct {
 	// User and Password, when set, are required of every client.
 	User     string
 	Password string
+	// Token, when set, is required of every client. It excludes User.
+	Token string
 	// SyncAlways makes JetStream flush every write to disk before
 	// acknowledging it, trading throughput for durability on power loss.
 	SyncAlways bool
@@ -50,18 +52,25 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("embedded NATS needs a data directory")
 	}
+	if (cfg.User == "") != (cfg.Password == "") {
+		return nil, errors.New("embedded NATS needs both a user and a password, or neither")
+	}
+	if cfg.Token != "" && cfg.User != "" {
+		return nil, errors.New("embedded NATS takes a user and password or a token, not both")
+	}
 	opts := &server.Options{
-		ServerName: "claybridge-embedded",
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   cfg.DataDir,
-		Username:   cfg.User,
-		Password:   cfg.Password,
-		SyncAlways: cfg.SyncAlways,
-		MaxPayload: cfg.MaxPayload,
-		NoSigs:     true,
-		NoLog:      true,
+		ServerName:    "claybridge-embedded",
+		Host:          host,
+		Port:          port,
+		JetStream:     true,
+		StoreDir:      cfg.DataDir,
+		Username:      cfg.User,
+		Password:      cfg.Password,
+		Authorization: cfg.Token,
+		SyncAlways:    cfg.SyncAlways,
+		MaxPayload:    cfg.MaxPayload,
+		NoSigs:        true,
+		NoLog:         true,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

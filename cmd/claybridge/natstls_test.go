@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/claybridge/claybridge/internal/testenv"
+)
+
+// TestRunAndSubmitOverTLS runs claybridge against a nats-server that
+// accepts only TLS clients with a certificate, with the CA, client
+// certificate and server name from the configuration file.
+func TestRunAndSubmitOverTLS(t *testing.T) {
+	files := testenv.TLS(t)
+	natsURL := testenv.TLSNATS(t, files)
+	t.Setenv("NATS_URL", "")
+	config := fmt.Sprintf("nats:\n  url: %s\n  tls:\n    ca_file: %s\n    cert_file: %s\n    key_file: %s\n    server_name: %s\n",
+		natsURL, files.CA, files.ClientCert, files.ClientKey, testenv.TLSServerName)
+	configFile := filepath.Join(t.TempDir(), "claybridge.yaml")
+	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := testenv.FreeAddr(t)
+	args := []string{"run", "--config", configFile, "--sim", "--sim-listen", "127.0.0.1:0", "--http-listen", httpAddr,
+		"--log-format", "json"}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, logs lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, &stdout, &logs) }()
+	testenv.Eventually(t, 30*time.Second, "/readyz to answer 200", func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if !strings.Contains(logs.String(), `"tls":true`) {
+		t.Errorf("run does not log a TLS connection:\n%s", logs.String())
+	}
+
+	got := runCLI(t, "submit", "--config", configFile, "--id", "tls-row", "--wait", "--timeout", "20s",
+		"row", `{"table":"leads","row":{"email":"tomas.berg@fjordworks.example.net"}}`)
+	if got.code != 0 || !strings.Contains(got.stdout, "result on clay.result.normal.row") {
+		t.Errorf("submit over TLS: exit status %d\nstdout:\n%s\nstderr:\n%s", got.code, got.stdout, got.stderr)
+	}
+	noCert := runCLI(t, "submit", "--nats-url", natsURL, "--nats-tls-ca-file", files.CA, "row", `{"table":"leads","row":{}}`)
+	if noCert.code != 1 || !strings.Contains(noCert.stderr, "certificate required") {
+		t.Errorf("submit without a client certificate: exit status %d, want 1 naming the certificate\nstderr:\n%s",
+			noCert.code, noCert.stderr)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("run exit status %d, want 0; logs:\n%s", code, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop within 30s")
+	}
+}
