@@ -25,6 +25,13 @@ func TestSubmitResubmitDerivesKeys(t *testing.T) {
 			t.Errorf("result of %s has %s %q, want rs-1", want, subjects.HeaderReplayOf, v)
 		}
 	}
+	// Each resend reaches Clay once under its own key; the original only once.
+	stats := s.sim.Stats()
+	for _, key := range []string{"rs-1", "rs-1~r1", "rs-1~r2"} {
+		if n := stats.SubmissionsByKey[key]; n != 1 {
+			t.Errorf("key %s reached Clay %d times, want 1", key, n)
+		}
+	}
 	if got := runCLI(t, "submit", "--resubmit", "rs-1", "--id", "rs-9", "row", body); got.code != exitSubmitUsage {
 		t.Errorf("--resubmit with --id: exit status %d, want %d", got.code, exitSubmitUsage)
 	}
