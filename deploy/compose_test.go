@@ -257,6 +257,11 @@ func checkClaybridgeService(t *testing.T, project *types.Project, s types.Servic
 	if port := listenPort(t, cfg.HTTP.Listen); host != "0.0.0.0" || port != defaultHTTPPort(t) {
 		t.Errorf("%s: --http-listen %s, want 0.0.0.0 on the default port %d", s.Name, cfg.HTTP.Listen, defaultHTTPPort(t))
 	}
+	callbackHost, _, _ := strings.Cut(cfg.Callback.Listen, ":")
+	defaultCallbackPort := listenPort(t, config.Default().Callback.Listen)
+	if callbackHost != "0.0.0.0" || listenPort(t, cfg.Callback.Listen) != defaultCallbackPort {
+		t.Errorf("%s: --callback-listen %s, want 0.0.0.0 on the default port %d", s.Name, cfg.Callback.Listen, defaultCallbackPort)
+	}
 	if s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) <= cfg.Processor.ShutdownGrace {
 		t.Errorf("%s: stop_grace_period %v, want more than the shutdown grace %s", s.Name, s.StopGracePeriod, cfg.Processor.ShutdownGrace)
 	}

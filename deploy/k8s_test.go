@@ -43,12 +43,14 @@ type k8sSpec struct {
 		} `yaml:"metadata"`
 		Spec k8sPodSpec `yaml:"spec"`
 	} `yaml:"template"`
-	// Ports and the selector of a Service.
-	Ports []struct {
-		Name       string `yaml:"name"`
-		Port       int    `yaml:"port"`
-		TargetPort string `yaml:"targetPort"`
-	} `yaml:"ports"`
+	// Ports is a Service's ports.
+	Ports []k8sServicePort `yaml:"ports"`
+}
+
+type k8sServicePort struct {
+	Name       string `yaml:"name"`
+	Port       int    `yaml:"port"`
+	TargetPort string `yaml:"targetPort"`
 }
 
 // selectedLabels returns the labels an object's selector requires.
@@ -210,16 +212,8 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Errorf("nats.tls.ca_file %s is not in a mounted Secret", cfg.NATS.TLS.CAFile)
 	}
 
-	httpPort := listenPort(t, cfg.HTTP.Listen)
-	portName := ""
-	for _, p := range c.Ports {
-		if p.ContainerPort == httpPort {
-			portName = p.Name
-		}
-	}
-	if host, _, _ := strings.Cut(cfg.HTTP.Listen, ":"); host != "0.0.0.0" || portName == "" {
-		t.Errorf("http.listen %s is not a container port on 0.0.0.0", cfg.HTTP.Listen)
-	}
+	portName := checkListener(t, objects["Service"], c, "http.listen", cfg.HTTP.Listen, config.Default().HTTP.Listen)
+	checkListener(t, objects["Service"], c, "callback.listen", cfg.Callback.Listen, config.Default().Callback.Listen)
 	for name, probe := range map[string]struct {
 		got  k8sProbe
 		path string
@@ -230,15 +224,38 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 	}
 
-	svc := objects["Service"]
-	if len(svc.Spec.Ports) == 0 || svc.Spec.Ports[0].TargetPort != portName || svc.Spec.Ports[0].Port != httpPort {
-		t.Errorf("Service ports %+v, want port %d to target %q", svc.Spec.Ports, httpPort, portName)
-	}
 	for _, kind := range []string{"Service", "PodDisruptionBudget"} {
 		if got, want := objects[kind].selectedLabels(), deployment.selectedLabels(); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s selects %v, want the Deployment's pods %v", kind, got, want)
 		}
 	}
+}
+
+// checkListener checks that a listener of the configuration listens on
+// 0.0.0.0 at its default port, which is a named container port that the
+// Service targets on the same port. It returns the port's name.
+func checkListener(t *testing.T, svc k8sObject, c k8sContainer, key, listen, defaultListen string) string {
+	t.Helper()
+	port := listenPort(t, listen)
+	if host, _, _ := strings.Cut(listen, ":"); host != "0.0.0.0" || port != listenPort(t, defaultListen) {
+		t.Errorf("%s %s, want 0.0.0.0 on the default port %d", key, listen, listenPort(t, defaultListen))
+	}
+	name := ""
+	for _, p := range c.Ports {
+		if p.ContainerPort == port {
+			name = p.Name
+		}
+	}
+	if name == "" {
+		t.Errorf("%s port %d is not a named container port", key, port)
+	}
+	served := slices.ContainsFunc(svc.Spec.Ports, func(p k8sServicePort) bool {
+		return p.TargetPort == name && p.Port == port
+	})
+	if !served {
+		t.Errorf("Service ports %+v, want port %d targeting %q", svc.Spec.Ports, port, name)
+	}
+	return name
 }
 
 // deploymentConfig loads the configuration the container would run with:

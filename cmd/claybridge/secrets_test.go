@@ -28,33 +28,36 @@ const (
 	scenarioTableToken  = "scenario-table-token-2757"
 	scenarioWebhookPath = "pull-in-data-from-a-webhook-5be0c1d9"
 	scenarioNATSPass    = "scenario-nats-pass-4410"
+	scenarioCallback    = "scenario-callback-secret-9136"
 	scenarioNATSUser    = "claybridge"
 )
 
-var scenarioSecrets = []string{scenarioAPIKey, scenarioTableToken, scenarioWebhookPath, scenarioNATSPass}
+var scenarioSecrets = []string{scenarioAPIKey, scenarioTableToken, scenarioWebhookPath, scenarioNATSPass, scenarioCallback}
 
 // TestSecretsStayOutOfEveryOutput runs the binary with an embedded NATS
-// server that requires a password, the simulator, a table with a token
-// and an API key, and sends requests that succeed and requests that end in
-// the DLQ. No secret may show in the process output, the DLQ entries, the
+// server that requires a password, the simulator, an API key, and a table
+// with a token whose rows come back through callbacks signed with the
+// callback secret. It sends requests that succeed and requests that end
+// in the DLQ. No secret may show in the process output, the DLQ entries, the
 // heartbeats or /metrics.
 func TestSecretsStayOutOfEveryOutput(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
 	bin := buildBinary(t)
-	natsAddr, simAddr, httpAddr := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
+	natsAddr, simAddr, httpAddr, callbackAddr := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 	t.Setenv("CLAYBRIDGE_CLAY_API_KEY", scenarioAPIKey)
 	t.Setenv("LEADS_TOKEN", scenarioTableToken)
 	t.Setenv("CLAYBRIDGE_NATS_PASSWORD", scenarioNATSPass)
+	t.Setenv("CLAYBRIDGE_CALLBACK_SECRET", scenarioCallback)
 	configFile := filepath.Join(t.TempDir(), "claybridge.yaml")
-	config := fmt.Sprintf("nats:\n  user: %s\ntables:\n  leads:\n    webhook_url: http://%s/v3/sources/webhook/%s\n    token_env: LEADS_TOKEN\n",
+	config := fmt.Sprintf("nats:\n  user: %s\ntables:\n  leads:\n    webhook_url: http://%s/v3/sources/webhook/%s\n    token_env: LEADS_TOKEN\n    callback: true\n",
 		scenarioNATSUser, simAddr, scenarioWebhookPath)
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd, logs := startRun(t, bin, "--config", configFile, "--embedded-nats", "--sim", "--nats-listen", natsAddr,
-		"--sim-listen", simAddr, "--http-listen", httpAddr, "--data-dir", t.TempDir(), "--log-format", "json",
+		"--sim-listen", simAddr, "--http-listen", httpAddr, "--callback-listen", callbackAddr, "--data-dir", t.TempDir(), "--log-format", "json",
 		"--log-level", "debug", "--heartbeat-interval", "200ms")
 	waitReady(t, httpAddr)
 	natsURL := "nats://" + natsAddr
@@ -105,6 +108,8 @@ func TestSecretsStayOutOfEveryOutput(t *testing.T) {
 		label, text, mustContain string
 	}{
 		{"submit output", outputs.String(), "scenario-rejected"},
+		// The row's result is the enriched row its callback carried.
+		{"submit output", outputs.String(), `"enriched":true`},
 		{"run output", logs.String(), `"key":"scenario-row"`},
 		{"DLQ entries", dlqEntries, string(subjects.ClassClayRejected)},
 		{"heartbeats", heartbeats, `"breakers"`},
