@@ -45,8 +45,7 @@ func (c *Config) CallbackTables() []string {
 	return names
 }
 
-// validate checks the listener's address, the public URL and the TLS
-// files.
+// validate checks the public URL and that the TLS files come in a pair.
 func (cb *Callback) validate() []error {
 	var errs []error
 	invalid := func(key, format string, args ...any) {

@@ -44,6 +44,9 @@ type NATS struct {
 	Listen string `yaml:"listen"`
 	// DataDir holds the embedded server's JetStream files, default ./data.
 	DataDir string `yaml:"data_dir"`
+	// SyncAlways makes the embedded server flush every JetStream write to
+	// disk before acknowledging it, default off.
+	SyncAlways bool `yaml:"sync_always"`
 	// User is the user name sent with Password, default empty. With
 	// Embedded, the server requires this user and password of every client.
 	User string `yaml:"user"`
@@ -141,6 +144,9 @@ type Processor struct {
 	HeartbeatInterval   time.Duration `yaml:"heartbeat_interval"`
 	DuplicateWindow     time.Duration `yaml:"duplicate_window"`
 	Replicas            int           `yaml:"replicas"`
+	// Migrate applies differences between existing streams, consumers and
+	// buckets and these settings; without it they are only reported.
+	Migrate bool `yaml:"migrate"`
 	// ShutdownGrace is how long a shutdown waits for in-flight Clay calls.
 	ShutdownGrace   time.Duration `yaml:"shutdown_grace"`
 	Breaker         Breaker       `yaml:"breaker"`
@@ -275,6 +281,7 @@ func (c *Config) ProcessorConfig() processor.Config {
 		AckWait:             p.AckWait,
 		MaxDeliver:          p.MaxDeliver,
 		Replicas:            p.Replicas,
+		Migrate:             p.Migrate,
 		DuplicateWindow:     p.DuplicateWindow,
 		RateLimit:           p.RateLimit,
 		Burst:               p.Burst,

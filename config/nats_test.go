@@ -152,7 +152,7 @@ func TestWriteYAMLRedactsNATSSecrets(t *testing.T) {
 }
 
 // embeddedServerKeys are the NATS settings of the embedded server only.
-var embeddedServerKeys = []string{"nats.embedded", "nats.listen", "nats.data_dir"}
+var embeddedServerKeys = []string{"nats.embedded", "nats.listen", "nats.data_dir", "nats.sync_always"}
 
 func TestNATSClientKeysCoverConnectionSettings(t *testing.T) {
 	clientKeys := NATSClientKeys()

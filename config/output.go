@@ -15,6 +15,7 @@ const tablesComment = `Clay tables by name, as row requests name them. For examp
   leads:
     webhook_url: https://api.clay.com/v3/sources/webhook/pull-in-data-from-a-webhook-<uuid>
     token_env: LEADS_TOKEN   # or token_file: /run/secrets/leads-token
+    callback: true           # results are the rows Clay posts back; see docs/clay-setup.md
 With --sim or --clay-url, a table not listed here maps to the webhook
 source pull-in-data-from-a-webhook-<name> on that base URL; with real Clay
 a row for an unlisted table is dead-lettered as invalid_request.`

@@ -142,7 +142,7 @@ func (r *runner) startNATS(log zerolog.Logger) (string, func(), error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("invalid --data-dir %q: %w", r.cfg.NATS.DataDir, err)
 	}
-	srv, err := embedded.Start(embedded.Config{Listen: r.cfg.NATS.Listen, DataDir: dir, User: r.cfg.NATS.User,
+	srv, err := embedded.Start(embedded.Config{Listen: r.cfg.NATS.Listen, DataDir: dir, SyncAlways: r.cfg.NATS.SyncAlways, User: r.cfg.NATS.User,
 		Password: r.cfg.NATS.Password.Reveal(), Token: r.cfg.NATS.Token.Reveal()})
 	if err != nil {
 		return "", nil, err
