@@ -82,15 +82,13 @@ func (l *Ledger) Renew(ctx context.Context, c *Claim) error { return l.write(ctx
 
 // MarkSent records that the request is about to leave for Clay.
 func (l *Ledger) MarkSent(ctx context.Context, c *Claim) error {
-	c.Record.State = Sent
-	return l.write(ctx, c)
+	return l.change(ctx, c, func(r *Record) { r.State = Sent })
 }
 
 // Unsend records that a request marked sent certainly did not reach Clay,
 // or that Clay's answer to it is known, so a later delivery may send it.
 func (l *Ledger) Unsend(ctx context.Context, c *Claim) error {
-	c.Record.State = Claimed
-	return l.write(ctx, c)
+	return l.change(ctx, c, func(r *Record) { r.State = Claimed })
 }
 
 // Release gives the key up, so the next delivery claims it afresh.
@@ -108,15 +106,28 @@ func (l *Ledger) Release(ctx context.Context, c *Claim) error {
 // Finish records that the key ended: with a result (result or ref set,
 // header the result's headers) or in the DLQ (class set).
 func (l *Ledger) Finish(ctx context.Context, c *Claim, result json.RawMessage, ref string, header map[string][]string, class subjects.ErrorClass) error {
-	c.Record.State = Done
-	c.Record.Result, c.Record.ResultRef, c.Record.ResultHeader, c.Record.DeadLettered = result, ref, header, class
-	return l.write(ctx, c)
+	return l.change(ctx, c, func(r *Record) {
+		r.State = Done
+		r.Result, r.ResultRef, r.ResultHeader, r.DeadLettered = result, ref, header, class
+	})
 }
 
 // MarkPublished records that the result is stored in CLAY_RESULTS.
 func (l *Ledger) MarkPublished(ctx context.Context, c *Claim) error {
-	c.Record.Published = true
-	return l.write(ctx, c)
+	return l.change(ctx, c, func(r *Record) { r.Published = true })
+}
+
+// change applies edit to the claim's record and writes it; when the write
+// fails the claim keeps the record as it was, so a retry starts from what
+// is stored.
+func (l *Ledger) change(ctx context.Context, c *Claim, edit func(*Record)) error {
+	before := c.Record
+	edit(&c.Record)
+	if err := l.write(ctx, c); err != nil {
+		c.Record = before
+		return err
+	}
+	return nil
 }
 
 // create writes a new record with a fresh lease.
@@ -150,10 +161,10 @@ func (l *Ledger) write(ctx context.Context, c *Claim) error {
 	return nil
 }
 
-// Complete ends an awaited key, whoever holds its lease: once a row's
-// callback or a routine run is awaited, its CLAY_PENDING record, not the
-// lease, says who may end it. The outcome is a result (result and header
-// set) or a DLQ class. Complete returns a claim with Verdict Acquired when
+// Complete ends an awaited key regardless of the owner of its lease.
+// Once a row's callback or a routine run is awaited, its CLAY_PENDING
+// record rather than the lease decides who may end it. The outcome is a
+// result (result and header set) or a DLQ class. Complete returns a claim with Verdict Acquired when
 // this call ended the key, or Finished with the record as another caller
 // left it, so that of two racing outcomes exactly one is recorded.
 func (l *Ledger) Complete(ctx context.Context, key string, op subjects.Operation, p subjects.Priority,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -135,9 +136,9 @@ func (p *Processor) release(ctx context.Context, j *job) {
 // finish records the key's end in the ledger: a result, or the DLQ
 // class. It is retried, because a result published without it could
 // later be taken for an unknown outcome.
-func (p *Processor) finish(ctx context.Context, j *job, result []byte, header nats.Header, class subjects.ErrorClass) {
-	if j.claim == nil {
-		return
+func (p *Processor) finish(ctx context.Context, j *job, result []byte, header nats.Header, class subjects.ErrorClass) error {
+	if j.claim == nil || j.claim.Record.State == ledger.Done {
+		return nil
 	}
 	j.claim.Record.CacheKey = j.cacheKey
 	var err error
@@ -147,9 +148,10 @@ func (p *Processor) finish(ctx context.Context, j *job, result []byte, header na
 		}
 		sleep(ctx, time.Duration(attempt)*200*time.Millisecond)
 	}
-	if err != nil {
-		j.log.Error().Err(err).Msg("ledger not marked done: a later delivery of this key may be dead-lettered as outcome_unknown")
+	if err != nil && !errors.Is(err, ledger.ErrLost) {
+		return fmt.Errorf("mark key done in the ledger: %w", err)
 	}
+	return nil
 }
 
 // renew extends the claim's lease, with each InProgress.

@@ -102,8 +102,8 @@ func (p *Processor) succeed(ctx context.Context, j *job, out *outcome) {
 		Data:          out.data,
 	}
 	p.remember(ctx, j, out)
-	if err := p.publishResult(ctx, j, &res); err != nil {
-		j.log.Error().Err(err).Msg("result not published: the request will be delivered again")
+	if err := p.persistResult(j, &res); err != nil {
+		j.log.Error().Err(err).Msg("result not stored: the request will be delivered again")
 		p.requeue(j, err)
 		return
 	}
@@ -193,7 +193,9 @@ func (p *Processor) deadLetter(ctx context.Context, j *job, class subjects.Error
 		return
 	}
 	j.log.Warn().Err(cause).Str("class", string(class)).Msg("request dead-lettered")
-	p.finish(ctx, j, nil, nil, class)
+	if err := p.finish(ctx, j, nil, nil, class); err != nil {
+		j.log.Error().Err(err).Msg("ledger not marked done after dead-lettering: a repeat of this key may be dead-lettered again")
+	}
 	if err := j.msg.TermWithReason(string(class)); err != nil {
 		j.log.Error().Err(err).Msg("terminate failed after the DLQ entry was stored")
 	}
@@ -204,6 +206,30 @@ func (p *Processor) deadLetter(ctx context.Context, j *job, class subjects.Error
 func (p *Processor) ack(ctx context.Context, j *job) {
 	if err := j.msg.DoubleAck(ctx); err != nil {
 		j.log.Error().Err(err).Msg("ack not confirmed: the request may be delivered again")
+	}
+}
+
+// persistTimeout bounds how long a Clay answer in hand is retried into
+// the ledger and the result stream, through a NATS leader election say,
+// before the message is given back. Giving it back loses the answer: the
+// key was sent, so its next delivery can only report an unknown outcome.
+const persistTimeout = 2 * time.Minute
+
+// persistResult stores a result, retrying while JetStream is
+// unavailable and keeping the message alive meanwhile.
+func (p *Processor) persistResult(j *job, res *subjects.Result) error {
+	ctx, cancel := context.WithTimeout(context.Background(), persistTimeout)
+	defer cancel()
+	for {
+		attemptCtx, cancelAttempt := context.WithTimeout(ctx, settleTimeout)
+		err := p.publishResult(attemptCtx, j, res)
+		cancelAttempt()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		j.log.Warn().Err(err).Msg("result not stored yet: retrying")
+		_ = j.msg.InProgress()
+		sleep(ctx, time.Second)
 	}
 }
 
@@ -234,7 +260,9 @@ func (p *Processor) publishResult(ctx context.Context, j *job, res *subjects.Res
 		return err
 	}
 	msg.Data = data
-	p.finish(ctx, j, data, msg.Header, "")
+	if err := p.finish(ctx, j, data, msg.Header, ""); err != nil {
+		return err
+	}
 	if err := p.publish(ctx, msg); err != nil {
 		return err
 	}

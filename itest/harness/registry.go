@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +64,7 @@ func Main(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "itest: %v\n", err)
 			return 1
 		}
+		fmt.Fprintf(os.Stderr, "itest: %s, %s\n", NATSServerVersion(), runtime.Version())
 	}
 
 	code := m.Run()
