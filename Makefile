@@ -35,5 +35,13 @@ unit:
 itest:
 	$(GO) test $(GOFLAGS_TEST) -count=1 -p 1 -timeout 15m -v ./itest/...
 
+## bench: throughput, added latency, rate-budget use, priority isolation,
+## fallback latency, memory and scaling (docs/benchmarks.md); the figures go
+## to $(BIN)/bench.json too. About four minutes on 2 cores;
+## "make bench BENCH_FLAGS=--quick" runs every case small, in under a minute.
+BENCH_FLAGS ?=
+bench: build
+	$(BIN)/claybridge bench --json $(BIN)/bench.json $(BENCH_FLAGS)
+
 clean:
 	rm -rf $(BIN) data

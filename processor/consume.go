@@ -13,6 +13,9 @@ const (
 	// idlePoll is how often an idle consumer looks for messages that no
 	// publish announced, such as redeliveries after a delayed nak.
 	idlePoll = time.Second
+	// wakeRetry is the wait before fetching again after a publish was
+	// announced and the fetch found nothing yet.
+	wakeRetry = 20 * time.Millisecond
 	// fetchErrorPause slows a loop whose fetches fail.
 	fetchErrorPause = time.Second
 )
@@ -66,11 +69,20 @@ func (p *Processor) consumeLoop(ctx, work context.Context, c *consumer) {
 
 // idle waits, holding no worker slot, until a publish on the consumer's
 // subject or the next poll.
+//
+// A publish can be announced before a fetch can get it, so after a wake
+// that fetched nothing the next wait is short.
 func (c *consumer) idle(ctx context.Context) {
-	t := time.NewTimer(idlePoll)
+	wait := idlePoll
+	if c.woken {
+		wait = wakeRetry
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
+	c.woken = false
 	select {
 	case <-c.wake:
+		c.woken = true
 	case <-t.C:
 	case <-ctx.Done():
 	}

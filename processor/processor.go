@@ -68,6 +68,9 @@ type consumer struct {
 	// subject, so an idle consumer learns of a publish at once.
 	wake chan struct{}
 	sub  *nats.Subscription
+	// woken tells that the last idle wait ended on a publish; only the
+	// consumer's own loop reads and writes it.
+	woken bool
 }
 
 // New returns a processor that talks to NATS through nc and to Clay through

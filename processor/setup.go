@@ -78,6 +78,7 @@ func (p *Processor) streamConfigs() []jetstream.StreamConfig {
 			Discard:     jetstream.DiscardOld,
 			MaxAge:      CallbacksMaxAge,
 			MaxBytes:    streamMaxBytes,
+			Duplicates:  min(p.cfg.DuplicateWindow, CallbacksMaxAge),
 			Storage:     jetstream.FileStorage,
 			Replicas:    replicas,
 		},

@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/claybridge/claybridge/internal/bench"
 )
@@ -32,7 +36,7 @@ A full run takes about four minutes on 2 cores; --quick runs every case
 small, in under a minute, to check the harness rather than claybridge.
 
 Exit status: 0 when every case ran, whether or not targets were met; 1
-error; 2 invalid arguments.`
+error; 2 invalid flags or arguments.`
 
 // benchOptions are the flags of bench.
 type benchOptions struct {
@@ -52,26 +56,32 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var o benchOptions
 	fs := newFlagSet("bench", "bench [flags]", benchAbout, stderr)
 	fs.BoolVar(&o.quick, "quick", false, "run every case small and short, in under a minute")
-	fs.IntVar(&o.requests, "requests", 0, "backlog of each overhead variant (default 50000, or 2000 with --quick)")
-	fs.IntVar(&o.workers, "workers", 10, "workers of claybridge and of the bare consumer in the overhead case")
-	fs.StringSliceVar(&o.cases, "cases", nil, "cases to run, comma-separated (default all): "+strings.Join(bench.Cases, ","))
-	fs.StringVar(&o.jsonPath, "json", "", "write the figures as a JSON object to FILE")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of claybridge draining the overhead backlog to FILE")
-	fs.StringVar(&o.natsURL, "nats-url", "", "running NATS server for every case (default: an embedded server per case)")
-	fs.StringVar(&o.clayURL, "clay-url", "", "running claysim for every case (default: a simulator in this process per case)")
-	fs.StringVar(&o.natsServer, "nats-server", "", `nats-server binary for the memory case (default: "go tool -n nats-server"; "embedded" for a server in this process)`)
-	fs.StringVar(&o.logPath, "log", "", "write warnings of the in-process processors and simulators to FILE")
+	fs.IntVar(&o.requests, "requests", 0, "backlog of each overhead variant, `N` requests (default 50000, or 2000 with --quick)")
+	fs.IntVar(&o.workers, "workers", 10, "`N` workers each for claybridge and the bare consumer in the overhead case")
+	fs.StringSliceVar(&o.cases, "cases", nil, "`LIST` of cases to run, comma-separated (default all): "+strings.Join(bench.Cases, ","))
+	fs.StringVar(&o.jsonPath, "json", "", "write the figures as a JSON object to `FILE`")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of claybridge draining the overhead backlog to `FILE`")
+	fs.StringVar(&o.natsURL, "nats-url", "", "`URL` of a running NATS server for every case (default: an embedded server per case)")
+	fs.StringVar(&o.clayURL, "clay-url", "", "`URL` of a running claysim for every case (default: a simulator in this process per case)")
+	fs.StringVar(&o.natsServer, "nats-server", "", "`PATH` of the nats-server binary for the memory case (default: go tool -n nats-server; \"embedded\" for a server in this process)")
+	fs.StringVar(&o.logPath, "log", "", "write warnings of the in-process processors and simulators to `FILE`")
+
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return &exitError{code: exitBenchUsage, err: err}
 	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q: bench takes only flags", fs.Arg(0))}
+	if err := o.check(fs.Args()); err != nil {
+		return &exitError{code: exitBenchUsage, err: err}
 	}
+
 	cfg, closeAll, err := o.config(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
+
 	report, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return err
@@ -80,6 +90,25 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	return o.writeJSON(report)
+}
+
+// Exit status of bench for invalid arguments.
+const exitBenchUsage = 2
+
+// check rejects arguments and unknown cases.
+func (o *benchOptions) check(args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected argument %q: bench takes only flags", args[0])
+	}
+	for _, c := range o.cases {
+		if !slices.Contains(bench.Cases, c) {
+			return fmt.Errorf("unknown case %q in --cases: use %s", c, strings.Join(bench.Cases, ", "))
+		}
+	}
+	if o.requests < 0 || o.workers < 1 {
+		return fmt.Errorf("invalid --requests %d or --workers %d: use 1 or more", o.requests, o.workers)
+	}
+	return nil
 }
 
 // config builds the bench configuration and opens its output files; the
@@ -126,15 +155,7 @@ func (o *benchOptions) wantsNATSServer() bool {
 	if o.natsURL != "" || o.natsServer == "embedded" {
 		return false
 	}
-	if len(o.cases) == 0 {
-		return true
-	}
-	for _, c := range o.cases {
-		if c == bench.CaseMemory {
-			return true
-		}
-	}
-	return false
+	return len(o.cases) == 0 || slices.Contains(o.cases, bench.CaseMemory)
 }
 
 // resolveNATSServer returns --nats-server, or the binary of go.mod's tool

@@ -58,9 +58,9 @@ func createBaselineStreams(ctx context.Context, js jetstream.JetStream) error {
 	return nil
 }
 
-// bareConsumer is what a program without claybridge would do: fetch a
-// request, POST it to Clay, publish the result and acknowledge, with a
-// bounded number of requests in flight.
+// bareConsumer is the consumer a program without claybridge would run.
+// It fetches a request, POSTs it to Clay, publishes the result and
+// acknowledges, with a bounded number of requests in flight.
 type bareConsumer struct {
 	js      jetstream.JetStream
 	http    *http.Client

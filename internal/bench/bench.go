@@ -1,16 +1,17 @@
-// Package bench measures claybridge end to end: its throughput and added
-// latency next to a bare JetStream consumer, how much of Clay's rate
-// budget it spends, how well critical requests are isolated from a bulk
-// backlog, how fast it answers from the fallback cache while Clay is down,
-// its peak memory and how it scales with workers. Every case runs against
-// real nats-server code and the Clay simulator, in this process or against
-// a running stack, and reports its figures under fixed JSON keys.
+// Package bench measures claybridge end to end. It compares throughput and
+// added latency with a bare JetStream consumer, and measures the share of
+// Clay's rate budget spent, critical latency beside a bulk backlog,
+// fallback latency while Clay is down, peak memory and scaling with
+// workers. Every case runs against real nats-server code and the Clay
+// simulator, in this process or against a running stack, and reports its
+// figures under fixed JSON keys.
 package bench
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -47,7 +48,7 @@ type Sizes struct {
 	// CriticalSamples is the number of critical requests measured with
 	// and again without the bulk backlog.
 	CriticalSamples int `json:"critical_samples"`
-	// FallbackSamples is the number of fallback answers measured.
+	// FallbackSamples is the number of fallback results measured.
 	FallbackSamples int `json:"fallback_samples"`
 	// MemoryBacklog is the backlog the memory case's processor drains.
 	MemoryBacklog int `json:"memory_backlog"`
@@ -261,4 +262,17 @@ func newRunID() string {
 	buf := make([]byte, 4)
 	_, _ = rand.Read(buf)
 	return hex.EncodeToString(buf)
+}
+
+// errTimeout marks a wait that ran past its bound.
+var errTimeout = errors.New("timed out")
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }

@@ -106,10 +106,12 @@ func TestRunReportsEveryFigure(t *testing.T) {
 		ProcessorCommand: childCommand,
 		Progress:         t.Output(),
 	}
+
 	report, err := bench.Run(ctx, cfg)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
+
 	data, err := json.Marshal(report)
 	if err != nil {
 		t.Fatalf("marshal the report: %v", err)
@@ -118,6 +120,7 @@ func TestRunReportsEveryFigure(t *testing.T) {
 	if err := json.Unmarshal(data, &fields); err != nil {
 		t.Fatalf("unmarshal the report: %v", err)
 	}
+
 	for _, key := range bench.FigureKeys {
 		value, ok := fields[key]
 		if !ok {
@@ -128,10 +131,11 @@ func TestRunReportsEveryFigure(t *testing.T) {
 			t.Errorf("JSON key %q = %v (%T), want a number", key, value, value)
 		}
 	}
+
 	if got, want := len(report.Targets), 8; got != want {
 		t.Errorf("got %d targets, want %d", got, want)
 	}
 	if report.Details.Fallback != nil && report.Details.Fallback.NotFallback != 0 {
-		t.Errorf("got %d measured fallback requests answered otherwise, want 0", report.Details.Fallback.NotFallback)
+		t.Errorf("got %d measured requests without a fallback result, want 0", report.Details.Fallback.NotFallback)
 	}
 }

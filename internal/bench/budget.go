@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,13 +35,25 @@ type BudgetDetails struct {
 // BudgetRun is one run of the budget case.
 type BudgetRun struct {
 	Replicas int `json:"replicas"`
-	// Accepted counts rows the simulator accepted in the window, which
-	// starts at the first accepted row.
-	Accepted int `json:"accepted"`
-	// Use is (accepted − burst) ÷ (limit × window seconds).
+	// Accepted counts the rows the simulator accepted from the first
+	// accepted row to the last one accepted within the window, and
+	// Seconds is the time between those two.
+	Accepted int     `json:"accepted"`
+	Seconds  float64 `json:"seconds"`
+	// Use is (accepted − burst) ÷ (limit × seconds). Ending at the last
+	// accepted row, not at the window's end, keeps tokens that a batch
+	// still waits for from counting as unused.
 	Use float64 `json:"use"`
+	// WindowUse is (rows accepted in the whole window − burst) ÷ (limit ×
+	// window seconds), which counts those tokens as unused.
+	WindowUse float64 `json:"window_use"`
 	// RateLimited counts 429 responses over the whole run.
 	RateLimited int `json:"rate_limited_429s"`
+	// Posts counts webhook requests over the whole run. Rows are batched,
+	// so one request may carry several.
+	Posts int `json:"posts"`
+	// PerSecond counts the rows accepted in each second of the window.
+	PerSecond []int `json:"accepted_per_second"`
 }
 
 func (b *bench) budget(ctx context.Context) error {
@@ -67,15 +80,18 @@ func (b *bench) budgetRun(ctx context.Context, replicas int) (BudgetRun, error) 
 		return run, err
 	}
 	defer env.stop()
+
 	sim, err := b.startSim(ctx, simSettings{rateLimit: budgetLimit, burst: budgetBurst})
 	if err != nil {
 		return run, err
 	}
 	defer sim.close()
+
 	cfg := processor.Config{RateLimit: budgetLimit, Burst: budgetBurst}
 	if err := b.setupStreams(ctx, env.url, sim, cfg); err != nil {
 		return run, err
 	}
+
 	window := b.cfg.Sizes.BudgetWindow
 	// The backlog outlasts the window by a third, so no processor idles.
 	backlog := int(budgetLimit*window.Seconds()*4/3) + budgetBurst + 50
@@ -83,6 +99,7 @@ func (b *bench) budgetRun(ctx context.Context, replicas int) (BudgetRun, error) 
 	if err := b.publishRows(ctx, env.url, fmt.Sprintf("budget%d", replicas), backlog); err != nil {
 		return run, err
 	}
+
 	procs := make([]*runningProcessor, 0, replicas)
 	defer func() { stopAll(procs) }()
 	for range replicas {
@@ -92,13 +109,19 @@ func (b *bench) budgetRun(ctx context.Context, replicas int) (BudgetRun, error) 
 		}
 		procs = append(procs, p)
 	}
+
 	stats, err := b.awaitWindow(ctx, sim, window)
 	if err != nil {
 		return run, err
 	}
-	run.Accepted = acceptedInWindow(stats, window)
-	run.Use = round((float64(run.Accepted)-budgetBurst)/(budgetLimit*window.Seconds()), 4)
+
+	span := acceptedSpan(stats, window)
+	run.Accepted, run.Seconds = span.rows, round(span.last.Sub(span.first).Seconds(), 3)
+	run.Use = round(ratio(float64(span.rows)-budgetBurst, budgetLimit*span.last.Sub(span.first).Seconds()), 4)
+	run.WindowUse = round((float64(span.rows)-budgetBurst)/(budgetLimit*window.Seconds()), 4)
 	run.RateLimited = stats.ResponsesByStatus["429"]
+	run.Posts = stats.RequestsByOperation[claysim.OpRow]
+	run.PerSecond = acceptedPerSecond(stats, window)
 	b.progress("budget: %d replica(s) used %.4f of the budget with %d 429s", replicas, run.Use, run.RateLimited)
 	return run, nil
 }
@@ -159,17 +182,41 @@ func firstAccepted(stats claysim.Stats) (time.Time, bool) {
 	return first, !first.IsZero()
 }
 
-// acceptedInWindow counts the rows accepted within window of the first.
-func acceptedInWindow(stats claysim.Stats, window time.Duration) int {
+// span is the rows accepted from the first accepted row to the last one
+// within a window.
+type span struct {
+	rows        int
+	first, last time.Time
+}
+
+func acceptedSpan(stats claysim.Stats, window time.Duration) span {
 	first, ok := firstAccepted(stats)
 	if !ok {
-		return 0
+		return span{}
 	}
-	n := 0
+	sp := span{first: first, last: first}
 	for _, a := range stats.Arrivals {
 		if accepted(a) && a.Time.Sub(first) < window {
-			n++
+			sp.rows++
+			if a.Time.After(sp.last) {
+				sp.last = a.Time
+			}
 		}
 	}
-	return n
+	return sp
+}
+
+// acceptedPerSecond counts the rows accepted in each second of the window.
+func acceptedPerSecond(stats claysim.Stats, window time.Duration) []int {
+	first, ok := firstAccepted(stats)
+	if !ok {
+		return nil
+	}
+	counts := make([]int, int(math.Ceil(window.Seconds())))
+	for _, a := range stats.Arrivals {
+		if offset := a.Time.Sub(first); accepted(a) && offset < window {
+			counts[int(offset/time.Second)]++
+		}
+	}
+	return counts
 }

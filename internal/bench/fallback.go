@@ -15,27 +15,27 @@ import (
 )
 
 // The fallback case's sizes: the searches that warm the cache, and the
-// closed loops that measure answers.
+// closed loops that measure fallback results.
 const (
 	fallbackMaxWarm = 100
 	fallbackLanes   = 2
 )
 
 // FallbackDetails are the fallback case's figures: publish-to-result
-// times of searches answered from a warm cache while every search gets
+// times of searches served from a warm cache while every search gets
 // 503, measured once the failures opened the breaker.
 type FallbackDetails struct {
 	Operation   string `json:"operation"`
 	WarmEntries int    `json:"warm_entries"`
 	Samples     int    `json:"samples"`
 	Lanes       int    `json:"lanes"`
-	// Tripping requests run into the 503s first, until the breaker opens;
-	// TripSeconds is how long their answers took in all.
+	// Tripping requests run into the 503s first, until the breaker opens.
+	// TripSeconds is how long their results took in all.
 	Tripping    int     `json:"tripping"`
 	TripSeconds float64 `json:"trip_seconds"`
 	// NotFallback counts measured results whose status was not
-	// "fallback"; anything but 0 means the case did not measure what it
-	// says.
+	// "fallback". Any other value than 0 means the case measured
+	// something else than fallback results.
 	NotFallback int `json:"not_fallback"`
 }
 
@@ -45,15 +45,18 @@ func (b *bench) fallback(ctx context.Context) error {
 		return err
 	}
 	defer env.stop()
+
 	sim, err := b.startSim(ctx, simSettings{rateLimit: -1})
 	if err != nil {
 		return err
 	}
 	defer sim.close()
+
 	cfg := processorConfig(nil, false)
 	if err := b.setupStreams(ctx, env.url, sim, cfg); err != nil {
 		return err
 	}
+
 	nc, err := connect(env.url, "load")
 	if err != nil {
 		return err
@@ -63,11 +66,13 @@ func (b *bench) fallback(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+
 	w, err := watch(nc, subjects.ResultSubject(subjects.Normal, subjects.Search))
 	if err != nil {
 		return err
 	}
 	defer w.stop()
+
 	proc, err := b.startProcessor(ctx, env.url, sim, cfg)
 	if err != nil {
 		return err
@@ -84,10 +89,12 @@ func (b *bench) measureFallback(ctx context.Context, js jetstream.JetStream, w *
 		Lanes:       fallbackLanes,
 		Tripping:    2 * processor.DefaultBreakerFailures,
 	}
+
 	search := func(variant string, i int) *nats.Msg {
 		body := searchBody(b.key("warm", i%d.WarmEntries), 1)
 		return requestMsg(subjects.Normal, subjects.Search, b.key(variant, i), body)
 	}
+
 	b.progress("fallback: warming the cache with %d searches", d.WarmEntries)
 	if err := publishBacklog(ctx, js, d.WarmEntries, func(i int) *nats.Msg { return search("warm", i) }); err != nil {
 		return err
@@ -95,10 +102,12 @@ func (b *bench) measureFallback(ctx context.Context, js jetstream.JetStream, w *
 	if err := w.waitCount(ctx, d.WarmEntries, time.Minute); err != nil {
 		return fmt.Errorf("warm the cache: %w", err)
 	}
+
 	if err := sim.addFault(ctx, claysim.Fault{Status: http.StatusServiceUnavailable, Operation: claysim.OpSearch}); err != nil {
 		return err
 	}
 	defer func() { _ = sim.clearFaults(context.WithoutCancel(ctx)) }()
+
 	tripStart := time.Now()
 	if err := publishBacklog(ctx, js, d.Tripping, func(i int) *nats.Msg { return search("trip", i) }); err != nil {
 		return err
@@ -107,18 +116,23 @@ func (b *bench) measureFallback(ctx context.Context, js jetstream.JetStream, w *
 		return fmt.Errorf("open the breaker: %w", err)
 	}
 	d.TripSeconds = round(time.Since(tripStart).Seconds(), 2)
-	b.progress("fallback: %d answers while Clay returns 503", d.Samples)
-	send := func(ctx context.Context, i int) (string, error) { return publishRequest(ctx, js, search("fallback", i)) }
+
+	b.progress("fallback: %d fallback results while Clay returns 503", d.Samples)
+	send := func(ctx context.Context, i int) (string, error) {
+		return publishRequest(ctx, js, search("fallback", i))
+	}
 	noClay := func(string) (time.Duration, bool) { return 0, true }
 	samples, err := measure(ctx, w, fallbackLanes, d.Samples, send, noClay)
 	if err != nil {
 		return err
 	}
+
 	for _, s := range samples {
 		if s.status != subjects.StatusFallback {
 			d.NotFallback++
 		}
 	}
+
 	b.report.Details.Fallback = d
 	set(&b.report.FallbackP50MS, percentileMS(totals(samples), 50), 3)
 	set(&b.report.FallbackP99MS, percentileMS(totals(samples), 99), 3)

@@ -22,8 +22,8 @@ type arrival struct {
 	clay time.Duration
 }
 
-// watcher records the results published on a subject with a plain
-// subscription, which sees each one as the stream stores it, without a
+// watcher records the results published on a subject. A plain
+// subscription receives each one as the stream stores it, without a
 // consumer of its own.
 type watcher struct {
 	sub *nats.Subscription
@@ -188,7 +188,7 @@ type sendFunc func(ctx context.Context, i int) (string, error)
 
 // measure sends n requests through lanes closed loops, each waiting for
 // its request's result before sending the next, and returns each one's
-// times. Clay's part comes from clayTime when it knows the key, else from
+// times. Clay's part comes from clayTime when it has the key, else from
 // the result's clay_latency_ms.
 func measure(ctx context.Context, w *watcher, lanes, n int, send sendFunc,
 	clayTime func(key string) (time.Duration, bool)) ([]sample, error) {

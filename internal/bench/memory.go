@@ -20,7 +20,7 @@ import (
 	"github.com/claybridge/claybridge/subjects"
 )
 
-// memorySearchLimit makes each answer about 1.2 KB, so the answers of a
+// memorySearchLimit makes each result about 1.2 KB, so the results of a
 // full backlog (about 120 MB for 100,000) overflow the default 64 MiB
 // memory tier of the cache but fit its 256 MB bucket.
 const memorySearchLimit = 4
@@ -31,16 +31,16 @@ const memorySearchLimit = 4
 type MemoryDetails struct {
 	Operation string `json:"operation"`
 	Backlog   int    `json:"backlog"`
-	// Answered counts results published before the drain ended or timed
-	// out; Complete is true when it reached the backlog.
-	Answered     int     `json:"answered"`
+	// Results counts results published before the drain ended or timed
+	// out, and Complete is true when it reached the backlog.
+	Results      int     `json:"results"`
 	Complete     bool    `json:"complete"`
 	DrainSeconds float64 `json:"drain_seconds"`
 	// PeakRSSMB is VmHWM and FinalRSSMB VmRSS of /proc/<pid>/status, in
 	// MiB, read just before the process was stopped.
 	PeakRSSMB  float64 `json:"peak_rss_mb"`
 	FinalRSSMB float64 `json:"final_rss_mb"`
-	// NATS says which server the processor used.
+	// NATS names the server the processor used.
 	NATS string `json:"nats"`
 	// Command is the measured process's command line.
 	Command string `json:"command"`
@@ -56,14 +56,17 @@ func (b *bench) memory(ctx context.Context) error {
 		return err
 	}
 	defer env.stop()
+
 	sim, err := b.startSim(ctx, simSettings{rateLimit: -1})
 	if err != nil {
 		return err
 	}
 	defer sim.close()
+
 	if err := b.setupStreams(ctx, env.url, sim, processor.Config{}); err != nil {
 		return err
 	}
+
 	nc, err := connect(env.url, "load")
 	if err != nil {
 		return err
@@ -72,6 +75,7 @@ func (b *bench) memory(ctx context.Context) error {
 	if err := b.publishMemoryBacklog(ctx, nc, d.Backlog); err != nil {
 		return err
 	}
+
 	w, err := watch(nc, subjects.ResultsAll)
 	if err != nil {
 		return err
@@ -106,8 +110,8 @@ func (b *bench) measureMemory(ctx context.Context, w *watcher, child *childProce
 		return err
 	}
 	d.DrainSeconds = round(time.Since(start).Seconds(), 1)
-	d.Answered = w.count()
-	d.Complete = d.Answered >= d.Backlog
+	d.Results = w.count()
+	d.Complete = d.Results >= d.Backlog
 	status, err := child.memoryStatus()
 	if err != nil {
 		return err
@@ -116,7 +120,7 @@ func (b *bench) measureMemory(ctx context.Context, w *watcher, child *childProce
 	d.FinalRSSMB = round(float64(status.rssKB)/1024, 1)
 	b.report.Details.Memory = d
 	set(&b.report.RSSMB, d.PeakRSSMB, 1)
-	b.progress("memory: peak RSS %.1f MiB after %d of %d answers", d.PeakRSSMB, d.Answered, d.Backlog)
+	b.progress("memory: peak RSS %.1f MiB after %d of %d results", d.PeakRSSMB, d.Results, d.Backlog)
 	return nil
 }
 
@@ -161,7 +165,7 @@ func (b *bench) startNATSProcess(ctx context.Context) (*natsEnv, string, error) 
 	}
 	version := ""
 	if out, err := exec.Command(b.cfg.NATSServer, "--version").Output(); err == nil {
-		version = strings.TrimSpace(string(out))
+		version = strings.TrimPrefix(strings.TrimSpace(string(out)), "nats-server: ")
 	}
 	return &natsEnv{url: url, stop: func() {
 		child.stop()

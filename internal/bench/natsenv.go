@@ -76,7 +76,7 @@ func checkIdle(ctx context.Context, url string) error {
 		return fmt.Errorf("look up stream %s: %w", subjects.StreamRequests, err)
 	}
 	if n := stream.CachedInfo().State.Msgs; n > 0 {
-		return fmt.Errorf("stream %s on %s holds %d requests: the bench needs a NATS server without other claybridge traffic",
+		return fmt.Errorf("stream %s on %s contains %d requests: run the bench against a NATS server without other claybridge traffic",
 			subjects.StreamRequests, url, n)
 	}
 	return nil

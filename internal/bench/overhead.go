@@ -15,7 +15,7 @@ import (
 // OverheadDetails are the overhead case's figures beyond the headline
 // ones. Every variant drains the same backlog of keyed people searches
 // (limit 1) at normal priority from a simulator with no added latency and
-// no rate limit; claybridge runs with cache-first off, so every request
+// no rate limit. claybridge runs with cache-first off, so every request
 // calls the simulator.
 type OverheadDetails struct {
 	Operation string `json:"operation"`
@@ -56,11 +56,13 @@ func (b *bench) overhead(ctx context.Context) error {
 		return err
 	}
 	defer env.stop()
+
 	sim, err := b.startSim(ctx, simSettings{rateLimit: -1})
 	if err != nil {
 		return err
 	}
 	defer sim.close()
+
 	nc, err := connect(env.url, "load")
 	if err != nil {
 		return err
@@ -70,12 +72,14 @@ func (b *bench) overhead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+
 	n := b.cfg.Sizes.Requests
 	b.progress("overhead: JetStream consume and ack of %d messages", n)
 	consume, err := consumeRate(ctx, js, n, searchBody(b.key("consume", 0), 1))
 	if err != nil {
 		return err
 	}
+
 	base, err := b.drainBaseline(ctx, env.url, nc, js, sim)
 	if err != nil {
 		return err
@@ -88,6 +92,7 @@ func (b *bench) overhead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+
 	b.recordOverhead(sim, consume, base, e2e, off)
 	return nil
 }
@@ -128,8 +133,8 @@ func drainTimeout(n int) time.Duration {
 	return time.Minute + time.Duration(n)*5*time.Millisecond
 }
 
-// drainClaybridge publishes the backlog, runs a processor until it has
-// answered every request, then measures added latency with the same
+// drainClaybridge publishes the backlog, runs a processor until every
+// request has its result, then measures added latency with the same
 // processor. Keyless requests skip the ledger.
 func (b *bench) drainClaybridge(ctx context.Context, natsURL string, nc *nats.Conn, js jetstream.JetStream,
 	sim *simulator, variant string, keyed bool) (drained, error) {
@@ -138,11 +143,13 @@ func (b *bench) drainClaybridge(ctx context.Context, natsURL string, nc *nats.Co
 	if err := b.setupStreams(ctx, natsURL, sim, cfg); err != nil {
 		return drained{}, err
 	}
+
 	w, err := watch(nc, subjects.ResultSubject(subjects.Normal, subjects.Search))
 	if err != nil {
 		return drained{}, err
 	}
 	defer w.stop()
+
 	message := func(i int) *nats.Msg {
 		key := ""
 		if keyed {
@@ -150,10 +157,12 @@ func (b *bench) drainClaybridge(ctx context.Context, natsURL string, nc *nats.Co
 		}
 		return requestMsg(subjects.Normal, subjects.Search, key, searchBody(b.key(variant, i), 1))
 	}
+
 	b.progress("overhead: claybridge (%s) backlog of %d", variant, n)
 	if err := publishBacklog(ctx, js, n, message); err != nil {
 		return drained{}, err
 	}
+
 	profiling := keyed && b.cfg.CPUProfile != nil
 	if profiling {
 		if err := pprof.StartCPUProfile(b.cfg.CPUProfile); err != nil {
@@ -161,19 +170,20 @@ func (b *bench) drainClaybridge(ctx context.Context, natsURL string, nc *nats.Co
 		}
 	}
 	proc, err := b.startProcessor(ctx, natsURL, sim, cfg)
-	if err != nil {
-		return drained{}, err
+	if err == nil {
+		defer proc.stop()
+		err = w.waitCount(ctx, n, drainTimeout(n))
 	}
-	defer proc.stop()
-	err = w.waitCount(ctx, n, drainTimeout(n))
 	if profiling {
 		pprof.StopCPUProfile()
 	}
 	if err != nil {
 		return drained{}, fmt.Errorf("drain %s: %w", variant, err)
 	}
+
 	out := drained{rps: drainRate(w.arrivals(), n)}
 	b.progress("overhead: claybridge (%s) %.0f requests/s; measuring latency", variant, out.rps)
+
 	send := func(ctx context.Context, i int) (string, error) {
 		return publishRequest(ctx, js, message(n+i))
 	}
@@ -189,11 +199,13 @@ func (b *bench) drainBaseline(ctx context.Context, natsURL string, nc *nats.Conn
 	if err := createBaselineStreams(ctx, js); err != nil {
 		return drained{}, err
 	}
+
 	w, err := watch(nc, baselineResultSubject)
 	if err != nil {
 		return drained{}, err
 	}
 	defer w.stop()
+
 	message := func(i int) *nats.Msg {
 		key := b.key("baseline", i)
 		msg := nats.NewMsg(baselineRequestSubject)
@@ -201,10 +213,12 @@ func (b *bench) drainBaseline(ctx context.Context, natsURL string, nc *nats.Conn
 		msg.Data = searchBody(key, 1)
 		return msg
 	}
+
 	b.progress("overhead: bare consumer backlog of %d", n)
 	if err := publishBacklog(ctx, js, n, message); err != nil {
 		return drained{}, err
 	}
+
 	stop, err := b.runBareConsumer(ctx, natsURL, sim)
 	if err != nil {
 		return drained{}, err
@@ -213,8 +227,10 @@ func (b *bench) drainBaseline(ctx context.Context, natsURL string, nc *nats.Conn
 	if err := w.waitCount(ctx, n, drainTimeout(n)); err != nil {
 		return drained{}, fmt.Errorf("drain the bare consumer: %w", err)
 	}
+
 	out := drained{rps: drainRate(w.arrivals(), n)}
 	b.progress("overhead: bare consumer %.0f requests/s; measuring latency", out.rps)
+
 	send := func(ctx context.Context, i int) (string, error) {
 		return publishRequest(ctx, js, message(n+i))
 	}

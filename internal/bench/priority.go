@@ -12,7 +12,7 @@ import (
 )
 
 // The priority case's simulator latency and closed loops. With no Clay
-// latency the bulk workers would only compete for CPU, which says
+// latency the bulk workers would only compete for CPU, which shows
 // nothing about how claybridge orders work.
 const (
 	priorityLatency = 50 * time.Millisecond
@@ -34,9 +34,9 @@ type PriorityDetails struct {
 	IdleP99MS     float64 `json:"idle_p99_ms"`
 	BacklogP50MS  float64 `json:"backlog_p50_ms"`
 	BacklogP99MS  float64 `json:"backlog_p99_ms"`
-	// BulkAnswered counts bulk results published while the critical rows
+	// BulkResults counts bulk results published while the critical rows
 	// were measured with the backlog, which shows the bulk pool was busy.
-	BulkAnswered int `json:"bulk_answered"`
+	BulkResults int `json:"bulk_results"`
 }
 
 func (b *bench) priority(ctx context.Context) error {
@@ -45,15 +45,18 @@ func (b *bench) priority(ctx context.Context) error {
 		return err
 	}
 	defer env.stop()
+
 	sim, err := b.startSim(ctx, simSettings{rateLimit: -1, latency: priorityLatency})
 	if err != nil {
 		return err
 	}
 	defer sim.close()
+
 	cfg := processorConfig(nil, true)
 	if err := b.setupStreams(ctx, env.url, sim, cfg); err != nil {
 		return err
 	}
+
 	nc, err := connect(env.url, "load")
 	if err != nil {
 		return err
@@ -63,6 +66,7 @@ func (b *bench) priority(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+
 	critical, err := watch(nc, subjects.ResultSubject(subjects.Critical, subjects.Row))
 	if err != nil {
 		return err
@@ -73,6 +77,7 @@ func (b *bench) priority(ctx context.Context) error {
 		return err
 	}
 	defer bulk.stop()
+
 	proc, err := b.startProcessor(ctx, env.url, sim, cfg)
 	if err != nil {
 		return err
@@ -90,6 +95,7 @@ func (b *bench) measurePriority(ctx context.Context, js jetstream.JetStream, cri
 		key := b.key("critical", int(sent.Add(1)))
 		return publishRequest(ctx, js, requestMsg(subjects.Critical, subjects.Row, key, rowBody("bench-critical", key)))
 	}
+
 	noClay := func(string) (time.Duration, bool) { return 0, true }
 	b.progress("priority: %d critical rows without a backlog", s.CriticalSamples)
 	if _, err := measure(ctx, critical, 1, priorityWarmup, send, noClay); err != nil {
@@ -99,6 +105,7 @@ func (b *bench) measurePriority(ctx context.Context, js jetstream.JetStream, cri
 	if err != nil {
 		return err
 	}
+
 	b.progress("priority: bulk backlog of %d rows", s.BulkBacklog)
 	err = publishBacklog(ctx, js, s.BulkBacklog, func(i int) *nats.Msg {
 		key := b.key("bulk", i)
@@ -110,12 +117,14 @@ func (b *bench) measurePriority(ctx context.Context, js jetstream.JetStream, cri
 	if err := bulk.waitCount(ctx, 1, time.Minute); err != nil {
 		return err
 	}
+
 	before := bulk.count()
 	b.progress("priority: %d critical rows with the backlog", s.CriticalSamples)
 	loaded, err := measure(ctx, critical, priorityLanes, s.CriticalSamples, send, noClay)
 	if err != nil {
 		return err
 	}
+
 	d := &PriorityDetails{
 		Operation:     "row",
 		ClayLatencyMS: float64(priorityLatency.Milliseconds()),
@@ -126,7 +135,7 @@ func (b *bench) measurePriority(ctx context.Context, js jetstream.JetStream, cri
 		IdleP99MS:     round(percentileMS(totals(idle), 99), 3),
 		BacklogP50MS:  round(percentileMS(totals(loaded), 50), 3),
 		BacklogP99MS:  round(percentileMS(totals(loaded), 99), 3),
-		BulkAnswered:  bulk.count() - before,
+		BulkResults:   bulk.count() - before,
 	}
 	b.report.Details.Priority = d
 	set(&b.report.CriticalP99Ratio, ratio(d.BacklogP99MS, d.IdleP99MS), 3)

@@ -41,19 +41,23 @@ func (b *bench) scaling(ctx context.Context) error {
 		return err
 	}
 	defer env.stop()
+
 	sim, err := b.startSim(ctx, simSettings{rateLimit: -1, latency: scalingLatency})
 	if err != nil {
 		return err
 	}
 	defer sim.close()
+
 	if err := b.setupStreams(ctx, env.url, sim, processorConfig(nil, false)); err != nil {
 		return err
 	}
+
 	nc, err := connect(env.url, "load")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
+
 	d := &ScalingDetails{Operation: "search (keyed, limit 1, normal priority), cache-first off",
 		LatencyMS: float64(scalingLatency.Milliseconds())}
 	for _, workers := range b.cfg.Sizes.ScalingWorkers {
@@ -63,6 +67,7 @@ func (b *bench) scaling(ctx context.Context) error {
 		}
 		d.Steps = append(d.Steps, step)
 	}
+
 	b.report.Details.Scaling = d
 	set(&b.report.ScalingEfficiency, d.Steps[len(d.Steps)-1].Efficiency, 3)
 	return nil
@@ -72,6 +77,7 @@ func (b *bench) scalingStep(ctx context.Context, natsURL string, nc *nats.Conn, 
 	ideal := float64(workers) / scalingLatency.Seconds()
 	step := ScalingStep{Workers: workers, IdealRPS: ideal,
 		Requests: max(3*workers, int(ideal*b.cfg.Sizes.ScalingRun.Seconds()))}
+
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return step, err
@@ -81,6 +87,7 @@ func (b *bench) scalingStep(ctx context.Context, natsURL string, nc *nats.Conn, 
 		return step, err
 	}
 	defer w.stop()
+
 	variant := fmt.Sprintf("scale%d", workers)
 	b.progress("scaling: %d workers, backlog of %d", workers, step.Requests)
 	err = publishBacklog(ctx, js, step.Requests, func(i int) *nats.Msg {
@@ -90,16 +97,19 @@ func (b *bench) scalingStep(ctx context.Context, natsURL string, nc *nats.Conn, 
 	if err != nil {
 		return step, err
 	}
+
 	cfg := processorConfig(map[subjects.Priority]int{subjects.Normal: workers}, false)
 	proc, err := b.startProcessor(ctx, natsURL, sim, cfg)
 	if err != nil {
 		return step, err
 	}
 	defer proc.stop()
+
 	timeout := time.Minute + time.Duration(3*float64(step.Requests)/ideal*float64(time.Second))
 	if err := w.waitCount(ctx, step.Requests, timeout); err != nil {
 		return step, fmt.Errorf("drain with %d workers: %w", workers, err)
 	}
+
 	times := w.arrivals()
 	n := step.Requests
 	step.RPS = round(float64(n-workers)/times[n-1].Sub(times[workers-1]).Seconds(), 1)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -203,17 +202,4 @@ func (s *simulator) send(ctx context.Context, method, path string, body any, wan
 		return fmt.Errorf("simulator admin API %s %s returned %s: %s", method, path, resp.Status, bytes.TrimSpace(msg))
 	}
 	return nil
-}
-
-// errTimeout marks a wait that ran past its bound.
-var errTimeout = errors.New("timed out")
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }
