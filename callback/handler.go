@@ -56,8 +56,8 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-// Handler serves POST /v1/callbacks/{key}. It answers 200 only once the
-// callback is stored, so Clay retries what was not.
+// Handler serves POST /v1/callbacks/{key}. It responds with 200 only once
+// the callback is stored, so any other status means nothing was stored.
 type Handler struct {
 	cfg      Config
 	received *prometheus.CounterVec
@@ -102,6 +102,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, http.StatusNotFound, outcomeInvalid, "no callback endpoint at this path: use "+subjects.CallbackPath+"<key>")
 		return
 	}
+
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		h.reply(w, http.StatusMethodNotAllowed, outcomeInvalid, "use POST")
@@ -118,6 +119,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, status, outcomeInvalid, err.Error())
 		return
 	}
+
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
 	status, outcome, err := h.store(ctx, key, body)

@@ -17,8 +17,8 @@ type ServerConfig struct {
 	// Listen is the address, such as 127.0.0.1:8090.
 	Listen string
 	// CertFile and KeyFile, when set, serve HTTPS with that PEM
-	// certificate and key; otherwise the listener serves plain HTTP and
-	// a reverse proxy in front of it terminates TLS.
+	// certificate and key. Without them the listener serves plain HTTP,
+	// and a reverse proxy in front of it terminates TLS.
 	CertFile string
 	KeyFile  string
 }

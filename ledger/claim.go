@@ -164,9 +164,10 @@ func (l *Ledger) write(ctx context.Context, c *Claim) error {
 // Complete ends an awaited key regardless of the owner of its lease.
 // Once a row's callback or a routine run is awaited, its CLAY_PENDING
 // record rather than the lease decides who may end it. The outcome is a
-// result (result and header set) or a DLQ class. Complete returns a claim with Verdict Acquired when
-// this call ended the key, or Finished with the record as another caller
-// left it, so that of two racing outcomes exactly one is recorded.
+// result (result and header set) or a DLQ class. Complete returns a claim
+// with Verdict Acquired when this call ended the key, or Finished with the
+// record as another caller left it, so that of two racing outcomes
+// exactly one is recorded.
 func (l *Ledger) Complete(ctx context.Context, key string, op subjects.Operation, p subjects.Priority,
 	result json.RawMessage, header map[string][]string, class subjects.ErrorClass, cacheKey string) (*Claim, error) {
 	for {

@@ -89,6 +89,14 @@ func (g *grant) giveBack(n int) {
 	g.n -= n
 	a := g.a
 	a.mu.Lock()
+	if shared, ok := a.limiter.(*sharedBucket); ok {
+		// Kept here, the tokens would be spent on top of what the other
+		// replicas take from the shared bucket, so they go back into it.
+		shared.refund(time.Now(), n)
+		a.broadcastLocked()
+		a.mu.Unlock()
+		return
+	}
 	// Returned tokens never lift the total over the burst, or a budget
 	// that was full when they were taken would overrun Clay's bucket.
 	room := math.Floor(float64(a.limiter.Burst()) - a.limiter.TokensAt(time.Now()))

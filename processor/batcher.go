@@ -23,8 +23,8 @@ const (
 // for the outcome, which arrives exactly once.
 type batchItem struct {
 	j *job
-	// payload is what the batch carries for this request: a row or a
-	// routine item.
+	// payload is the request's part of the batch: a row or a routine
+	// item.
 	payload any
 	// size is the payload's length in JSON.
 	size     int
@@ -54,17 +54,18 @@ func (it *batchItem) finish(r batchResult) {
 	it.done <- r
 }
 
-// errBatchNotSent marks an item its batch ended without an outcome for,
-// which is a bug; the item's claim is released and it is tried again.
+// errBatchNotSent marks an item whose batch ended without an outcome for
+// it. Only a bug leads here, and the request is then tried again.
 var errBatchNotSent = &clay.Error{Op: "batch", Kind: clay.KindTransient, Message: "the batch ended without an outcome for this request"}
 
 // batcher collects the requests for one table (rows) or one routine (run
 // items) into batches of at most maxItems and maxBytes. The first request
-// of a batch leads it: its worker waits up to the linger, or until the
-// batch is full, and then sends it; the other workers wait for their
-// outcome. Every worker keeps its message alive with InProgress while it
-// waits, and keeps its share of the fetch budget (worker slot and rate
-// token), so a request in a batch is counted like one being called.
+// of a batch leads it. Its worker waits up to the linger, or until the
+// batch is full, and then sends the batch, while the other workers wait
+// for their outcome. Every worker keeps its message alive with InProgress
+// while it waits, and keeps its share of the fetch budget (worker slot
+// and rate token), so a request in a batch is counted like one being
+// called.
 type batcher struct {
 	maxItems int
 	maxBytes int
@@ -147,9 +148,9 @@ func batcherFor(set *sync.Map, name string, newBatcher func() *batcher) *batcher
 // it gets on success.
 type sendFunc func(ctx context.Context, items []*batchItem) (batchResult, error)
 
-// sendSplitting sends items with send. When Clay rejects a batch of
-// several as a request (400, 404, 413, 422 or another 4xx that is not
-// about credentials, credits or the rate), each half is sent on its own,
+// sendSplitting sends items with send. Clay may reject a batch of several
+// items as a request: 400, 404, 413, 422 or another 4xx that is not about
+// credentials, credits or the rate. Each half is then sent on its own,
 // down to single items, so one bad item cannot sink the others. Each
 // resend first takes rate tokens for its items again, since Clay may have
 // counted the rejected request against the budget.
@@ -214,9 +215,9 @@ func moreUrgent(a, b subjects.Priority) subjects.Priority {
 }
 
 // markBatchSent records in the ledger, in parallel, that each item is
-// about to leave, and drops the items whose request deadline passed
-// while they waited or whose key could not be marked: those are finished
-// at once, known not to have reached Clay.
+// about to leave. It drops and finishes at once the items whose request
+// deadline passed while they waited and those whose key could not be
+// marked, since none of them reached Clay.
 func (p *Processor) markBatchSent(ctx context.Context, items []*batchItem) []*batchItem {
 	errs := make([]error, len(items))
 	var wg sync.WaitGroup
@@ -228,13 +229,13 @@ func (p *Processor) markBatchSent(ctx context.Context, items []*batchItem) []*ba
 		wg.Go(func() { errs[i] = p.markSent(ctx, it.j) })
 	}
 	wg.Wait()
-	kept := items[:0:0]
+	var sendable []*batchItem
 	for i, it := range items {
 		if errs[i] != nil {
 			it.finish(batchResult{err: errs[i]})
 			continue
 		}
-		kept = append(kept, it)
+		sendable = append(sendable, it)
 	}
-	return kept
+	return sendable
 }

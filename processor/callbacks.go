@@ -88,8 +88,8 @@ func (p *Processor) callbackLoop(ctx context.Context) {
 	<-cc.Closed()
 }
 
-// handleCallback ends the awaited row a stored callback answers. A
-// callback for a key that already ended changes nothing.
+// handleCallback ends the awaited row that a stored callback belongs to.
+// A callback for a key that already ended changes nothing.
 func (p *Processor) handleCallback(loopCtx context.Context, msg jetstream.Msg) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(loopCtx), settleTimeout)
 	defer cancel()

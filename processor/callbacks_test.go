@@ -87,11 +87,21 @@ func enrichRows(t *testing.T, s *stack, prefix string, n int) []string {
 
 func TestCallbackRowsBatchedUnderRateBudget(t *testing.T) {
 	s, _ := newCallbackStack(t, claysim.Config{CallbackDelay: 200 * time.Millisecond}, processor.Config{})
-	start := time.Now()
+	// The 100 requests wait together, as a backlog does, instead of
+	// trickling in at the speed of this test's publishes.
+	consumer := processor.ConsumerName(subjects.Normal, subjects.Row)
+	if _, err := s.js.PauseConsumer(context.Background(), subjects.StreamRequests, consumer, time.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("pause %s: %v", consumer, err)
+	}
 	keys := enrichRows(t, s, "batched", 100)
+	start := time.Now()
+	if _, err := s.js.ResumeConsumer(context.Background(), subjects.StreamRequests, consumer); err != nil {
+		t.Fatalf("resume %s: %v", consumer, err)
+	}
 	out := s.await(t, keys, time.Minute)
 	noDLQ(t, out)
 	assertOnce(t, s.sim, keys)
+
 	for _, key := range keys {
 		if len(out.Results[key]) != 1 {
 			continue
@@ -107,6 +117,7 @@ func TestCallbackRowsBatchedUnderRateBudget(t *testing.T) {
 			t.Errorf("key %s: result data carries the callback token", key)
 		}
 	}
+
 	stats := s.sim.Stats()
 	posts := stats.RequestsByOperation[claysim.OpRow]
 	perPost := float64(stats.RecordsAccepted) / float64(posts)
@@ -119,7 +130,7 @@ func TestCallbackRowsBatchedUnderRateBudget(t *testing.T) {
 	}
 }
 
-func TestCallbackResultsOutliveTheReplicaThatPushed(t *testing.T) {
+func TestCallbackResultsOutlivePushingReplica(t *testing.T) {
 	_, nc := testenv.NATS(t)
 	s := &stack{nc: nc, js: testenv.JetStream(t, nc), sim: testenv.Sim(t, claysim.Config{RateLimit: -1, CallbackDelay: 2 * time.Second})}
 	l := startListener(t, nc)

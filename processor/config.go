@@ -269,6 +269,9 @@ func (c *Config) validate() error {
 	if c.RetryBase < time.Second {
 		return fmt.Errorf("invalid retry base %s: use 1s or more", c.RetryBase)
 	}
+	if c.LongPollTimeout >= PendingTTL {
+		return fmt.Errorf("invalid long poll timeout %s: awaited requests are kept for %s, use less", c.LongPollTimeout, PendingTTL)
+	}
 	return c.validateCallbacks()
 }
 

@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/claybridge/claybridge/subjects"
 )
@@ -22,21 +23,21 @@ func messagesPerSlot(op subjects.Operation) int {
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
-// slotShare holds the worker slots of one fetch and gives each back once
-// the messages left fit in one slot fewer.
+// slotShare keeps the worker slots of one fetch and gives each back once
+// the messages not yet settled fit in one slot fewer.
 type slotShare struct {
 	pool    *pool
 	perSlot int
 
-	mu   sync.Mutex
-	held int
-	left int
+	mu       sync.Mutex
+	slots    int
+	messages int
 }
 
-// newSlotShare takes over held slots for n messages about to be fetched
-// and gives back at once the slots those messages do not need.
-func newSlotShare(p *pool, perSlot, held, n int) *slotShare {
-	s := &slotShare{pool: p, perSlot: perSlot, held: held, left: n}
+// newSlotShare takes over slots for n messages about to be fetched and
+// gives back at once the slots those messages do not need.
+func newSlotShare(p *pool, perSlot, slots, n int) *slotShare {
+	s := &slotShare{pool: p, perSlot: perSlot, slots: slots, messages: n}
 	s.settle()
 	return s
 }
@@ -51,15 +52,15 @@ func (s *slotShare) shrink(n int) {
 		return
 	}
 	s.mu.Lock()
-	s.left -= n
+	s.messages -= n
 	s.mu.Unlock()
 	s.settle()
 }
 
 func (s *slotShare) settle() {
 	s.mu.Lock()
-	free := s.held - ceilDiv(max(s.left, 0), s.perSlot)
-	s.held -= free
+	free := s.slots - ceilDiv(max(s.messages, 0), s.perSlot)
+	s.slots -= free
 	s.mu.Unlock()
 	s.pool.release(free)
 }
@@ -87,28 +88,39 @@ func (p *Processor) fetchTokens(ctx context.Context, c *consumer, budget *alloca
 	return g, g.count()
 }
 
-// rowTokens takes up to room tokens for rows. While more rows wait than
-// the budget lets through, it waits for a full batch's tokens and takes
-// whole batches, so each POST carries as many rows as the budget allows
-// instead of the one token that comes in at a time.
+// rowTokens takes the tokens of one batch of rows, no more than room and,
+// when the last fetch left rows waiting, no more than those rows. While
+// rows wait, it first lets all those tokens come in, so that each POST
+// carries a full batch instead of the one row whose token came in last.
 func (p *Processor) rowTokens(ctx context.Context, c *consumer, budget *allocator, room int) *grant {
-	least := 1
+	want := min(room, maxBatchRows)
 	if c.backlog > 0 {
-		least = min(room, maxBatchRows, int(min(c.backlog, maxBatchRows)))
+		want = min(want, int(min(c.backlog, maxBatchRows)))
 	}
-	g := budget.acquire(ctx, c.priority, room)
-	for g != nil && g.count() < least {
-		more := budget.acquire(ctx, c.priority, least-g.count())
-		if more == nil {
-			g.giveBack(g.count())
-			return nil
+	if c.backlog > 0 && want > 1 {
+		awaitTokens(ctx, budget, want)
+	}
+	return budget.acquire(ctx, c.priority, want)
+}
+
+// awaitTokens waits until the budget holds n tokens, or for as long as n
+// tokens take to come in, whichever is first. It takes none: tokens held
+// while others come in would be spent later on top of a refilled budget
+// and overrun Clay's own bucket, which has a burst of its own.
+func awaitTokens(ctx context.Context, budget *allocator, n int) {
+	const recheck = 100 * time.Millisecond
+	st := budget.state()
+	if st.Limit <= 0 || st.Tokens >= float64(n) {
+		return
+	}
+	deadline := time.Now().Add(time.Duration(float64(n) / st.Limit * float64(time.Second)))
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		missing := float64(n) - st.Tokens
+		sleep(ctx, min(time.Duration(missing/st.Limit*float64(time.Second)), recheck, time.Until(deadline)))
+		if st = budget.state(); st.Limit <= 0 || st.Tokens >= float64(n) {
+			return
 		}
-		g.n += more.n
 	}
-	if g != nil && c.backlog >= maxBatchRows && g.count() > maxBatchRows {
-		g.giveBack(g.count() % maxBatchRows)
-	}
-	return g
 }
 
 // giveBackTokens returns the tokens a fetch did not use: those of the

@@ -26,6 +26,7 @@ func (p *Processor) pushRow(ctx context.Context, j *job, req *subjects.Request) 
 	if _, err := p.webhookFor(table); err != nil {
 		return nil, err
 	}
+
 	row := maps.Clone(req.Row.Row)
 	row[subjects.RowKeyColumn] = req.Key
 	awaited := p.cfg.Tables[table].Callback
@@ -41,6 +42,7 @@ func (p *Processor) pushRow(ctx context.Context, j *job, req *subjects.Request) 
 		return nil, &clay.Error{Op: "webhook", Kind: clay.KindTooLarge,
 			Message: fmt.Sprintf("row is %d bytes, over Clay's limit of %d", len(encoded), clay.MaxBody)}
 	}
+
 	b := batcherFor(&p.rowBatches, table, func() *batcher {
 		return &batcher{maxItems: maxBatchRows, maxBytes: maxBatchBytes, linger: p.cfg.BatchLinger,
 			send: func(ctx context.Context, items []*batchItem) { p.sendRows(ctx, table, items) }}
@@ -49,6 +51,7 @@ func (p *Processor) pushRow(ctx context.Context, j *job, req *subjects.Request) 
 	if res.err != nil {
 		return nil, res.err
 	}
+
 	out := &outcome{data: res.data}
 	if awaited {
 		out.pending = p.newPending(j, pendingCallback)

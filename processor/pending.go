@@ -31,16 +31,16 @@ const (
 )
 
 // pendingRecord is a request whose message was acknowledged while its
-// answer is awaited: a row's callback, or its item's outcome in a routine
-// run. It is stored in CLAY_PENDING under subjects.PendingKey(key) and
-// holds what the result or the DLQ entry needs, so any replica can end
-// the request.
+// outcome is awaited: a row's callback, or its item's outcome in a
+// routine run. It is stored in CLAY_PENDING under subjects.PendingKey(key)
+// and contains what the result or the DLQ entry needs, so any replica can
+// end the request.
 type pendingRecord struct {
 	Kind      string             `json:"kind"`
 	Key       string             `json:"key"`
 	Priority  subjects.Priority  `json:"priority"`
 	Operation subjects.Operation `json:"operation"`
-	// ResultSubject is where the result goes.
+	// ResultSubject is the subject of the result.
 	ResultSubject string `json:"result_subject"`
 	// Subject, Sequence, Header and Body are the request message as
 	// stored, for a DLQ entry; Header also gives the result's correlation
@@ -137,9 +137,9 @@ func (p *Processor) getPending(ctx context.Context, pendingKey string) (*pending
 }
 
 // awaitedElsewhere settles a delivery whose key was sent earlier and is
-// awaited now: its pending record answers the request, so the message is
-// acknowledged without calling Clay. It returns false when the key has no
-// pending record.
+// awaited now. The key's pending record carries the request, so the
+// message is acknowledged without calling Clay. It returns false when the
+// key has no pending record.
 func (p *Processor) awaitedElsewhere(ctx context.Context, j *job) bool {
 	rec, err := p.getPending(ctx, subjects.PendingKey(j.key))
 	if err != nil {
@@ -156,8 +156,8 @@ func (p *Processor) awaitedElsewhere(ctx context.Context, j *job) bool {
 	return true
 }
 
-// pendingEnd is how an awaited request ended: with result data, or with
-// a DLQ class, its error text and Clay's HTTP status.
+// pendingEnd is the end of an awaited request: result data, or a DLQ
+// class with its error text and Clay's HTTP status.
 type pendingEnd struct {
 	data   json.RawMessage
 	class  subjects.ErrorClass
@@ -166,10 +166,10 @@ type pendingEnd struct {
 }
 
 // endPending ends an awaited request once, whichever replica or path gets
-// there first: the ledger decides between racing ends (a callback and its
-// timeout, say), the winner's outcome is published, and the pending record
-// is deleted last, so a crash in between ends in a republish. A request
-// that another path already ended is only cleaned up.
+// there first. The ledger decides between racing ends, such as a callback
+// and its timeout, and the winner's outcome is published. The pending
+// record is deleted last, so a crash in between ends in a republish. A
+// request that another path already ended is only cleaned up.
 func (p *Processor) endPending(ctx context.Context, rec *pendingRecord, end pendingEnd) error {
 	log := p.log.With().Str("key", rec.Key).Str("priority", string(rec.Priority)).
 		Str("operation", string(rec.Operation)).Int("attempt", rec.Attempts).Logger()
@@ -249,13 +249,14 @@ func (p *Processor) awaitedResult(ctx context.Context, rec *pendingRecord, data 
 	return json.Marshal(&res)
 }
 
-// rememberAwaited stores an awaited answer in the fallback cache.
+// rememberAwaited stores the data of an awaited result in the fallback
+// cache.
 func (p *Processor) rememberAwaited(ctx context.Context, rec *pendingRecord, data json.RawMessage, log zerolog.Logger) {
 	if rec.CacheKey == "" || p.cache == nil {
 		return
 	}
 	if err := p.cache.Put(ctx, rec.CacheKey, rec.Operation, data, time.Now()); err != nil {
-		log.Warn().Err(err).Msg("answer not stored in the fallback cache")
+		log.Warn().Err(err).Msg("result data not stored in the fallback cache")
 	}
 }
 

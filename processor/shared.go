@@ -104,6 +104,30 @@ func (b *sharedBucket) AllowN(now time.Time, n int) bool {
 	return false
 }
 
+// refund puts back n tokens that were taken and not spent, never lifting
+// the bucket over its burst. A failed write loses them, which spends less
+// than the budget, never more.
+func (b *sharedBucket) refund(now time.Time, n int) {
+	for range 8 {
+		st, rev, err := b.read()
+		if err != nil {
+			return
+		}
+		tokens := math.Min(float64(b.Burst()), b.refill(st, now)+float64(n))
+		data, _ := json.Marshal(bucketState{Tokens: tokens, At: now.UTC()})
+		ctx, cancel := context.WithTimeout(context.Background(), kvTimeout)
+		if rev == 0 {
+			_, err = b.kv.Create(ctx, b.key, data)
+		} else {
+			_, err = b.kv.Update(ctx, b.key, data, rev)
+		}
+		cancel()
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
+			return
+		}
+	}
+}
+
 // read returns the stored state; a missing one is a full bucket.
 func (b *sharedBucket) read() (bucketState, uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), kvTimeout)

@@ -48,6 +48,7 @@ func (r *runner) startCallbacks(nc *nats.Conn, procCfg *processor.Config, regist
 		procCfg.CallbackSecret = callback.NewSecret()
 		log.Warn().Msg("callback secret is ephemeral: none was set, so a random one signs this run's callback tokens and callbacks for rows pushed before a restart get 401")
 	}
+
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("open JetStream: %w", err)
@@ -59,11 +60,13 @@ func (r *runner) startCallbacks(nc *nats.Conn, procCfg *processor.Config, regist
 	if err != nil {
 		return nil, err
 	}
+
 	cb := r.cfg.Callback
 	srv, err := callback.Serve(callback.ServerConfig{Listen: cb.Listen, CertFile: cb.TLSCertFile, KeyFile: cb.TLSKeyFile}, h, log)
 	if err != nil {
 		return nil, err
 	}
+
 	if procCfg.CallbackURL == "" {
 		scheme := "http"
 		if cb.TLSCertFile != "" {

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/claybridge/claybridge/clay/claysim"
+	"github.com/claybridge/claybridge/internal/client"
+	"github.com/claybridge/claybridge/internal/testenv"
+	"github.com/claybridge/claybridge/subjects"
+)
+
+const testCallbackSecret = "callback-secret-5521-abcdefgh"
+
+// callbackConfig writes a configuration whose table "enrich" calls back
+// and names no webhook URL, which --clay-url supplies.
+func callbackConfig(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "claybridge.yaml")
+	if err := os.WriteFile(path, []byte("tables:\n  enrich:\n    callback: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestRunServesCallbacks(t *testing.T) {
+	srv, nc := testenv.NATS(t)
+	js := testenv.JetStream(t, nc)
+	sim := testenv.Sim(t, claysim.Config{APIKey: testAPIKey, CallbackDelay: 100 * time.Millisecond})
+	setSecrets(t)
+	t.Setenv("NATS_URL", "")
+	t.Setenv("CLAYBRIDGE_CALLBACK_SECRET", testCallbackSecret)
+	httpAddr, callbackAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	args := []string{"run", "--config", callbackConfig(t), "--nats-url", srv.ClientURL(), "--clay-url", sim.URL(),
+		"--http-listen", httpAddr, "--callback-listen", callbackAddr, "--public-url", "http://" + callbackAddr,
+		"--log-level", "debug", "--log-format", "json"}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, logs lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, &stdout, &logs) }()
+	testenv.Eventually(t, 30*time.Second, "/readyz to answer 200", func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+
+	req := client.Request{Priority: subjects.Normal, Operation: subjects.Row, ID: "called-back",
+		Body: []byte(`{"table":"enrich","row":{"email":"ana.ruiz@example.org"}}`)}
+	awaitOK(t, js, req)
+	if n := sim.Stats().CallbacksSent; n != 1 {
+		t.Errorf("simulator sent %d callbacks, want 1", n)
+	}
+	if resp, err := http.Get("http://" + callbackAddr + "/metrics"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("the callback listener serves /metrics, want it only on --http-listen")
+		}
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("run exit status %d, want 0", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop within 30s")
+	}
+	if strings.Contains(logs.String(), testCallbackSecret) || strings.Contains(stdout.String(), testCallbackSecret) {
+		t.Error("run output shows the callback secret")
+	}
+}
+
+func TestRunRequiresCallbackURLAndSecret(t *testing.T) {
+	t.Setenv("CLAYBRIDGE_CLAY_API_KEY", testAPIKey)
+	t.Setenv("CLAYBRIDGE_CALLBACK_SECRET", "")
+	cfg := filepath.Join(t.TempDir(), "claybridge.yaml")
+	table := "tables:\n  enrich:\n    webhook_url: https://api.clay.com/v3/sources/webhook/x\n    callback: true\n"
+	if err := os.WriteFile(cfg, []byte(table), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "no public URL", args: nil, want: "--public-url"},
+		{name: "no secret", args: []string{"--public-url", "https://hooks.example.com"}, want: "CLAYBRIDGE_CALLBACK_SECRET"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"run", "--config", cfg, "--nats-url", "nats://127.0.0.1:1"}, tc.args...)
+			res := runCLI(t, args...)
+			if res.code == 0 || !strings.Contains(res.stderr, tc.want) {
+				t.Errorf("run exit status %d with stderr %q, want non-zero naming %s", res.code, res.stderr, tc.want)
+			}
+		})
+	}
+}
