@@ -454,3 +454,30 @@ func checkIgnored(t *testing.T, local string) {
 		}
 	}
 }
+
+func TestComposeCallbacksBehindOnePort(t *testing.T) {
+	project := loadProject(t, "docker-compose.yml")
+	lb, ok := project.Services["callbacks"]
+	if !ok {
+		t.Fatal("no callbacks service in front of the replicas' callback listeners")
+	}
+	if len(lb.Ports) != 1 || lb.Ports[0].Published != "8090" {
+		t.Errorf("callbacks service publishes %+v, want exactly port 8090", lb.Ports)
+	}
+	conf, err := os.ReadFile("nginx/callbacks.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range claybridgeServices(project) {
+		listen := ""
+		for _, arg := range s.Command {
+			if v, ok := strings.CutPrefix(arg, "--callback-listen="); ok {
+				listen = v
+			}
+		}
+		_, port, _ := strings.Cut(listen, ":")
+		if port == "" || !strings.Contains(string(conf), s.Hostname+":"+port) {
+			t.Errorf("nginx/callbacks.conf does not proxy to %s:%s (its --callback-listen %q)", s.Hostname, port, listen)
+		}
+	}
+}
