@@ -38,6 +38,8 @@ type hold struct {
 	probeAt   time.Time
 	probing   bool
 	viaMe     bool
+	// probeSince is when the probe in flight started.
+	probeSince time.Time
 }
 
 // parkedMsg is a fetched message waiting for a hold to end.
@@ -58,6 +60,8 @@ type gate struct {
 	holds    map[string]*hold
 	parked   []*parkedMsg
 	halfOpen map[string]bool // a half-open probe is in flight
+	// halfOpenSince is when each half-open probe started.
+	halfOpenSince map[string]time.Time
 	// idleProbe records consumers whose probe found nothing to send; they
 	// are passed over for probes until then, so one idle consumer cannot
 	// keep taking the probe from one with work.
@@ -77,6 +81,7 @@ func newGate(cfg *Config) *gate {
 		breakers:      map[string]*surfaceBreaker{},
 		holds:         map[string]*hold{},
 		halfOpen:      map[string]bool{},
+		halfOpenSince: map[string]time.Time{},
 		idleProbe:     map[*consumer]time.Time{},
 		changed:       make(chan struct{}),
 		probeInterval: cfg.ProbeInterval,
@@ -114,6 +119,10 @@ type ticket struct {
 
 // isProbe reports whether the ticket admits a probe.
 func (t ticket) isProbe() bool { return t.probe != nil || t.breaker != "" }
+
+// probeTimeout frees a probe that never reported back, so a path that
+// ends a probed request without a verdict cannot stop calls for good.
+const probeTimeout = 45 * time.Second
 
 // idleProbePause is how long a consumer whose probe found nothing is
 // passed over for probes.
@@ -163,20 +172,26 @@ func (g *gate) admitCallsLocked(c *consumer, surface string) (ticket, time.Durat
 		if h == nil {
 			continue
 		}
+		if h.probing && now.Sub(h.probeSince) > probeTimeout {
+			h.probing = false // its probe never reported back
+		}
 		if h.probing || h.viaMe || now.Before(h.probeAt) || !mayProbe {
 			return ticket{}, min(recheck, max(h.probeAt.Sub(now), time.Millisecond)), false
 		}
-		h.probing = true
+		h.probing, h.probeSince = true, now
 		return ticket{limit: 1, probe: h}, 0, true
 	}
 	switch g.breakers[surface].state() {
 	case stateOpen:
 		return ticket{}, recheck, false
 	case stateHalfOpen:
+		if g.halfOpen[surface] && now.Sub(g.halfOpenSince[surface]) > probeTimeout {
+			g.halfOpen[surface] = false // its probe never reported back
+		}
 		if g.halfOpen[surface] || !mayProbe {
 			return ticket{}, recheck, false
 		}
-		g.halfOpen[surface] = true
+		g.halfOpen[surface], g.halfOpenSince[surface] = true, now
 		return ticket{limit: 1, breaker: surface}, 0, true
 	}
 	if len(g.parked) >= g.maxParked {
@@ -333,7 +348,7 @@ func (g *gate) admitCall(op subjects.Operation, table string, t ticket) (stop *h
 		switch {
 		case h == nil || h == t.probe:
 		case scope == scopeTablePrefix+table && !h.probing && !now.Before(h.probeAt):
-			h.probing = true
+			h.probing, h.probeSince = true, now
 			probes = append(probes, h)
 		default:
 			return h, probes
@@ -391,7 +406,7 @@ func (g *gate) dueMeProbe() *hold {
 	now := g.now()
 	for _, h := range g.holds {
 		if h.viaMe && !h.probing && !now.Before(h.probeAt) {
-			h.probing = true
+			h.probing, h.probeSince = true, now
 			return h
 		}
 	}
