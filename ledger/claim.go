@@ -11,14 +11,14 @@ import (
 	"github.com/claybridge/claybridge/subjects"
 )
 
-// Verdict is what Claim found.
+// Verdict is the result of Claim.
 type Verdict int
 
 // The verdicts of Claim.
 const (
 	// Acquired: the caller owns the key now and may call Clay.
 	Acquired Verdict = iota + 1
-	// Finished: the key is done; Record says how.
+	// Finished: the key is done, and Record holds its outcome.
 	Finished
 	// HeldByOther: another owner holds a live lease on the key.
 	HeldByOther

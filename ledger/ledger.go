@@ -18,7 +18,7 @@ import (
 	"github.com/claybridge/claybridge/subjects"
 )
 
-// State is where a key stands.
+// State is the stage a key has reached.
 type State string
 
 // The states of a key, in order.

@@ -8,8 +8,8 @@ import (
 	"github.com/claybridge/claybridge/subjects"
 )
 
-// cacheable reports whether answers of op may be served from the fallback
-// cache. Rows are writes and never are.
+// cacheable reports whether results of op may be served from the fallback
+// cache. Rows are writes, so their results never are.
 func cacheable(op subjects.Operation) bool { return op != subjects.Row }
 
 // openCache opens the fallback cache's buckets and its memory tier.
@@ -27,8 +27,8 @@ func (p *Processor) openCache(ctx context.Context) error {
 	return err
 }
 
-// answerFromCache answers a request from a fresh cache entry when its
-// operation is cache-first, without calling Clay.
+// answerFromCache publishes a fresh cache entry as the request's result
+// when its operation is cache-first, without calling Clay.
 func (p *Processor) answerFromCache(work context.Context, j *job) bool {
 	if j.cacheKey == "" || !p.cfg.CacheFirst[j.c.operation] {
 		return false
@@ -79,7 +79,7 @@ func (p *Processor) publishCached(work context.Context, j *job, entry fallback.E
 		Reason:    reason,
 	}
 	if err := p.publishResult(ctx, j, &res); err != nil {
-		j.log.Error().Err(err).Msg("cached answer not published: the request takes its normal path")
+		j.log.Error().Err(err).Msg("cached result not published: the request takes its normal path")
 		return false
 	}
 	p.ack(ctx, j)
@@ -99,6 +99,6 @@ func (p *Processor) remember(ctx context.Context, j *job, out *outcome) {
 		return
 	}
 	if err := p.cache.Put(ctx, j.cacheKey, j.c.operation, out.data, time.Now()); err != nil {
-		j.log.Warn().Err(err).Msg("answer not stored in the fallback cache")
+		j.log.Warn().Err(err).Msg("Clay response not stored in the fallback cache")
 	}
 }

@@ -100,8 +100,8 @@ func (p *Processor) take(work context.Context, c *consumer, n int, t ticket, sha
 	return p.fetch(work, c, n, t, share)
 }
 
-// fetch takes up to n messages that are waiting now. It never waits for
-// more while holding worker slots: an idle consumer waits in idle.
+// fetch takes up to n messages that are waiting now, without waiting for
+// more while it holds worker slots. An idle consumer waits in idle.
 func (p *Processor) fetch(work context.Context, c *consumer, n int, t ticket, share *slotShare) (int, error) {
 	batch, err := c.bind.get().FetchNoWait(n)
 	if err != nil {

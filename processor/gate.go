@@ -62,9 +62,9 @@ type gate struct {
 	halfOpen map[string]bool // a half-open probe is in flight
 	// halfOpenSince is when each half-open probe started.
 	halfOpenSince map[string]time.Time
-	// idleProbe records consumers whose probe found nothing to send; they
-	// are passed over for probes until then, so one idle consumer cannot
-	// keep taking the probe from one with work.
+	// idleProbe records consumers whose probe found nothing to send. They
+	// are passed over for probes until the recorded time, so one idle
+	// consumer cannot keep taking the probe from one with work.
 	idleProbe map[*consumer]time.Time
 	changed   chan struct{}
 
@@ -413,7 +413,7 @@ func (g *gate) dueMeProbe() *hold {
 	return nil
 }
 
-// releaseProbes ends the probes of a job that was answered without a call.
+// releaseProbes ends the probes of a job that settled without a Clay call.
 func (g *gate) releaseProbes(j *job) {
 	for _, h := range j.probes {
 		g.finishProbe(h)

@@ -13,11 +13,6 @@ import (
 	"github.com/claybridge/claybridge/subjects"
 )
 
-// errLedgerUnavailable stops a call while the ledger cannot be read or
-// written: without it, nothing would keep the key from reaching Clay
-// twice.
-var errLedgerUnavailable = ledger.ErrUnavailable
-
 // ledgerRetryDelay is the wait before a message is tried again when the
 // ledger was unavailable.
 const ledgerRetryDelay = 5 * time.Second

@@ -162,7 +162,7 @@ type sharedHold struct {
 // holdKey is the CLAY_CONTROL key of a hold's scope.
 func holdKey(scope string) string { return "hold." + subjects.HashKey(scope)[:16] }
 
-// shareHold tells the other replicas about a hold this one started.
+// shareHold publishes a hold this replica started to the other replicas.
 func (p *Processor) shareHold(scope, reason string, until time.Time) {
 	data, _ := json.Marshal(sharedHold{Scope: scope, Reason: reason, Until: until.UTC(), Owner: p.cfg.Instance})
 	ctx, cancel := context.WithTimeout(context.Background(), kvTimeout)
@@ -172,7 +172,7 @@ func (p *Processor) shareHold(scope, reason string, until time.Time) {
 	}
 }
 
-// unshareHold tells the other replicas a hold ended.
+// unshareHold publishes the end of a hold to the other replicas.
 func (p *Processor) unshareHold(scope string) {
 	ctx, cancel := context.WithTimeout(context.Background(), kvTimeout)
 	defer cancel()
