@@ -161,7 +161,10 @@ type Processor struct {
 	// WebhookCap is the lifetime submissions of one webhook source.
 	WebhookCap       int     `yaml:"webhook_cap"`
 	WebhookWarnRatio float64 `yaml:"webhook_warn_ratio"`
-	Cache            Cache   `yaml:"cache"`
+	// MemoryLimitMB is the Go runtime's soft memory limit in MiB; 0
+	// derives it from the cache budget and -1 sets none.
+	MemoryLimitMB int   `yaml:"memory_limit_mb"`
+	Cache         Cache `yaml:"cache"`
 }
 
 // Cache is the fallback cache: which operations it answers first, and its
@@ -265,6 +268,28 @@ func Default() Config {
 			},
 		},
 	}
+}
+
+// memoryHeadroomMB is what the derived memory limit allows above the
+// cache's memory budget: the rest of the heap, goroutine stacks and the
+// runtime's own structures.
+const memoryHeadroomMB = 40
+
+// MemoryLimit returns the soft memory limit for the Go runtime in bytes,
+// or 0 for none. With processor.memory_limit_mb at 0 it is the cache's
+// memory budget plus a fixed headroom, so that a full cache does not let
+// the heap grow to twice its live size between collections.
+func (c *Config) MemoryLimit() int64 {
+	mb := c.Processor.MemoryLimitMB
+	switch {
+	case mb < 0:
+		return 0
+	case mb == 0 && c.Processor.Cache.Disabled:
+		return 0
+	case mb == 0:
+		mb = c.Processor.Cache.MemoryMB + memoryHeadroomMB
+	}
+	return int64(mb) << 20
 }
 
 // ProcessorConfig returns the processor's configuration with the tables'

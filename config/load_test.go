@@ -206,6 +206,7 @@ func TestLoadRejects(t *testing.T) {
 			file:  "tables:\n  leads:\n    webhook_url: https://api.clay.com/x\n    token_env: A\n    token_file: /b\n",
 			wants: []string{"tables.leads", "token_env and token_file"},
 		},
+		{name: "memory limit", args: []string{"--memory-limit-mb", "-2"}, wants: []string{"processor.memory_limit_mb", "-1 or more"}},
 		{name: "duration as a number", file: "processor:\n  ack_wait: 30\n", wants: []string{"line 2", "time.Duration"}},
 	}
 	for _, tt := range tests {
@@ -218,6 +219,27 @@ func TestLoadRejects(t *testing.T) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not contain %q", err, want)
 				}
+			}
+		})
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want int64
+	}{
+		{name: "derived from the default cache budget", want: (64 + memoryHeadroomMB) << 20},
+		{name: "derived from a larger cache budget", args: []string{"--cache-memory-mb", "256"}, want: (256 + memoryHeadroomMB) << 20},
+		{name: "cache off", args: []string{"--cache-disabled"}, want: 0},
+		{name: "set", args: []string{"--memory-limit-mb", "300"}, want: 300 << 20},
+		{name: "none", args: []string{"--memory-limit-mb", "-1"}, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mustLoad(t, "", nil, tt.args...).MemoryLimit(); got != tt.want {
+				t.Errorf("MemoryLimit() = %d MiB, want %d MiB", got>>20, tt.want>>20)
 			}
 		})
 	}

@@ -115,6 +115,8 @@ var settings = []setting{
 	{key: "processor.lease", flag: "lease", usage: "how long a claim on a request key lasts unless renewed with InProgress"},
 	{key: "processor.webhook_cap", flag: "webhook-cap", usage: "lifetime submissions Clay accepts per webhook source"},
 	{key: "processor.webhook_warn_ratio", flag: "webhook-warn-ratio", usage: "share of the webhook cap at which the heartbeat turns degraded (0 to 1)"},
+	{key: "processor.memory_limit_mb", flag: "memory-limit-mb",
+		usage: "soft memory limit of the Go runtime in MiB; 0 means the cache memory budget plus 40, -1 means none; the GOMEMLIMIT variable overrides it"},
 	{key: "processor.cache.disabled", flag: "cache-disabled", usage: "turn the fallback cache off: no cached or fallback answers"},
 	{key: "processor.cache.first_search", flag: "cache-first", usage: "answer a search from a fresh cache entry without calling Clay"},
 	{key: "processor.cache.first_routine", flag: "cache-first-routine", usage: "answer a routine from a fresh cache entry without calling Clay"},

@@ -63,6 +63,7 @@ func (p *Processor) validate() []error {
 	atLeast("processor.breaker.successes", p.Breaker.Successes, 1)
 	atLeast("processor.max_parked", p.MaxParked, 1)
 	atLeast("processor.guaranteed_share", p.GuaranteedShare, 1)
+	atLeast("processor.memory_limit_mb", p.MemoryLimitMB, -1)
 
 	if p.RateLimit < 0 {
 		errs = append(errs, fmt.Errorf("%w %s: %g, use 0 (no limit) or more", ErrInvalid, describeKey("processor.rate_limit"), p.RateLimit))

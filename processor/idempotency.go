@@ -88,14 +88,14 @@ func (p *Processor) finished(ctx context.Context, j *job, rec *ledger.Record) {
 			return
 		}
 	}
-	p.ack(ctx, j)
+	p.ack(j)
 }
 
 // published records that the key's result is stored, so later duplicates
 // are acknowledged without publishing it again. A failure only risks a
 // second copy of the result, so it is logged.
 func (p *Processor) published(ctx context.Context, j *job) {
-	if j.claim == nil || j.claim.Record.State != ledger.Done {
+	if j.claim == nil || j.claim.Record.State != ledger.Done || j.claim.Record.Published {
 		return
 	}
 	if err := p.ledger.MarkPublished(ctx, j.claim); err != nil {
@@ -128,17 +128,31 @@ func (p *Processor) release(ctx context.Context, j *job) {
 	j.claim = nil
 }
 
-// finish records the key's end in the ledger: a result, or the DLQ
-// class. It is retried, because a result published without it could
-// later be taken for an unknown outcome.
-func (p *Processor) finish(ctx context.Context, j *job, result []byte, header nats.Header, class subjects.ErrorClass) error {
+// ledgerEnd is how a key ended, as finish records it: a result with its
+// headers, published already or not, or a DLQ class.
+type ledgerEnd struct {
+	result    []byte
+	header    nats.Header
+	published bool
+	class     subjects.ErrorClass
+}
+
+// finish records the key's end in the ledger. It is retried, because a
+// result published without it could later be taken for an unknown
+// outcome.
+func (p *Processor) finish(ctx context.Context, j *job, end ledgerEnd) error {
 	if j.claim == nil || j.claim.Record.State == ledger.Done {
 		return nil
 	}
 	j.claim.Record.CacheKey = j.cacheKey
 	var err error
 	for attempt := 1; attempt <= publishAttempts; attempt++ {
-		if err = p.ledger.Finish(ctx, j.claim, result, "", header, class); err == nil || errors.Is(err, ledger.ErrLost) {
+		if end.published {
+			err = p.ledger.FinishPublished(ctx, j.claim, end.result, end.header)
+		} else {
+			err = p.ledger.Finish(ctx, j.claim, end.result, "", end.header, end.class)
+		}
+		if err == nil || errors.Is(err, ledger.ErrLost) {
 			break
 		}
 		sleep(ctx, time.Duration(attempt)*200*time.Millisecond)

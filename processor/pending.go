@@ -96,7 +96,7 @@ func (p *Processor) awaitPending(ctx context.Context, j *job, rec *pendingRecord
 		p.requeue(j, err)
 		return
 	}
-	p.ack(ctx, j)
+	p.ack(j)
 	p.metrics.countRequest(j, outcomeAwaiting)
 	j.log.Debug().Str("kind", rec.Kind).Str("run_id", rec.RunID).Time("deadline", rec.Deadline).Msg("request awaited: message acknowledged")
 }
@@ -152,7 +152,7 @@ func (p *Processor) awaitedElsewhere(ctx context.Context, j *job) bool {
 	}
 	p.metrics.duplicates.WithLabelValues("ledger").Inc()
 	j.log.Debug().Str("kind", rec.Kind).Msg("key awaits its callback or routine run: not sent again")
-	p.ack(ctx, j)
+	p.ack(j)
 	return true
 }
 

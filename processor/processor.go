@@ -204,6 +204,9 @@ func (p *Processor) Run(ctx context.Context, grace time.Duration) error {
 	loops.Wait()
 	p.waitInflight(grace, cancelWork)
 	p.releaseParked()
+	if err := p.nc.FlushTimeout(settleTimeout); err != nil {
+		p.log.Warn().Err(err).Msg("acknowledgements not flushed: their messages may be delivered again")
+	}
 	if p.cache != nil {
 		p.cache.Close()
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -101,7 +102,10 @@ func (p *Processor) succeed(ctx context.Context, j *job, out *outcome) {
 		ClayLatencyMS: out.clayLatency.Milliseconds(),
 		Data:          out.data,
 	}
-	p.remember(ctx, j, out)
+	// The cache write is independent of the result's, so they overlap.
+	var cached sync.WaitGroup
+	cached.Go(func() { p.remember(ctx, j, out) })
+	defer cached.Wait()
 	if err := p.persistResult(j, &res); err != nil {
 		j.log.Error().Err(err).Msg("result not stored: the request will be delivered again")
 		p.requeue(j, err)
@@ -110,7 +114,7 @@ func (p *Processor) succeed(ctx context.Context, j *job, out *outcome) {
 	if hook := p.cfg.Hooks.AfterPublish; hook != nil {
 		hook(j.key)
 	}
-	p.ack(ctx, j)
+	p.answered(ctx, j)
 	p.metrics.countRequest(j, outcomeOK)
 	j.log.Debug().Msg("result published")
 }
@@ -193,7 +197,7 @@ func (p *Processor) deadLetter(ctx context.Context, j *job, class subjects.Error
 		return
 	}
 	j.log.Warn().Err(cause).Str("class", string(class)).Msg("request dead-lettered")
-	if err := p.finish(ctx, j, nil, nil, class); err != nil {
+	if err := p.finish(ctx, j, ledgerEnd{class: class}); err != nil {
 		j.log.Error().Err(err).Msg("ledger not marked done after dead-lettering: a repeat of this key may be dead-lettered again")
 	}
 	if err := j.msg.TermWithReason(string(class)); err != nil {
@@ -203,10 +207,21 @@ func (p *Processor) deadLetter(ctx context.Context, j *job, class subjects.Error
 	p.metrics.countDeadLetter(class)
 }
 
-func (p *Processor) ack(ctx context.Context, j *job) {
-	if err := j.msg.DoubleAck(ctx); err != nil {
-		j.log.Error().Err(err).Msg("ack not confirmed: the request may be delivered again")
+// ack acknowledges a settled message without waiting for the server to
+// confirm it. An ack that is lost only leads to a redelivery, which finds
+// the key done in the ledger and is acknowledged again without calling
+// Clay; the processor flushes its connection before it stops.
+func (p *Processor) ack(j *job) {
+	if err := j.msg.Ack(); err != nil {
+		j.log.Error().Err(err).Msg("ack not sent: the request will be delivered again")
 	}
+}
+
+// answered acknowledges a message whose result is stored, then records in
+// the ledger that the result is published.
+func (p *Processor) answered(ctx context.Context, j *job) {
+	p.ack(j)
+	p.published(ctx, j)
 }
 
 // persistTimeout bounds how long a Clay answer in hand is retried into
@@ -240,9 +255,15 @@ func (p *Processor) nakWithDelay(j *job, delay time.Duration) {
 	}
 }
 
-// publishResult records the result in the ledger, then publishes it with
-// the request's correlation headers. Writing the ledger first means a
-// crash in between ends in a republish, never in a false unknown outcome.
+// publishResult stores the result in the ledger and in the result stream,
+// with the request's correlation headers.
+//
+// For a key that may have reached Clay the ledger is written first: a
+// crash in between ends in a republish from the ledger, never in a false
+// unknown outcome. A search's key is never marked sent, since asking Clay
+// again is harmless, so its result is published first and the ledger
+// records it as done and published in one write; a crash in between ends
+// in a new call whose result the stream drops as a duplicate of the first.
 func (p *Processor) publishResult(ctx context.Context, j *job, res *subjects.Result) error {
 	msg := nats.NewMsg(subjects.ResultSubject(j.c.priority, j.c.operation))
 	for name, values := range j.msg.Headers() {
@@ -260,14 +281,16 @@ func (p *Processor) publishResult(ctx context.Context, j *job, res *subjects.Res
 		return err
 	}
 	msg.Data = data
-	if err := p.finish(ctx, j, data, msg.Header, ""); err != nil {
+	if j.c.operation == subjects.Search {
+		if err := p.publish(ctx, msg); err != nil {
+			return err
+		}
+		return p.finish(ctx, j, ledgerEnd{result: data, header: msg.Header, published: true})
+	}
+	if err := p.finish(ctx, j, ledgerEnd{result: data, header: msg.Header}); err != nil {
 		return err
 	}
-	if err := p.publish(ctx, msg); err != nil {
-		return err
-	}
-	p.published(ctx, j)
-	return nil
+	return p.publish(ctx, msg)
 }
 
 // settleTimeout bounds the publishes and acks that settle one message.

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -84,6 +86,7 @@ type runner struct {
 
 func (r *runner) run(ctx context.Context, log zerolog.Logger) error {
 	log.Info().Str("version", version.Version).Msg("claybridge starting")
+	r.limitMemory(log)
 	natsURL, stopNATS, err := r.startNATS(log)
 	if err != nil {
 		return err
@@ -132,6 +135,21 @@ func (r *runner) run(ctx context.Context, log zerolog.Logger) error {
 	}
 	defer stopHTTP()
 	return proc.Run(ctx, r.cfg.Processor.ShutdownGrace)
+}
+
+// limitMemory sets the Go runtime's soft memory limit from the
+// configuration, unless the GOMEMLIMIT variable set one already.
+func (r *runner) limitMemory(log zerolog.Logger) {
+	limit := r.cfg.MemoryLimit()
+	if env := os.Getenv("GOMEMLIMIT"); env != "" {
+		log.Info().Str("GOMEMLIMIT", env).Msg("memory limit taken from GOMEMLIMIT; processor.memory_limit_mb is ignored")
+		return
+	}
+	if limit == 0 {
+		return
+	}
+	debug.SetMemoryLimit(limit)
+	log.Info().Int64("memory_limit_mb", limit>>20).Msg("soft memory limit set: the heap is collected more often as it nears it")
 }
 
 func (r *runner) startNATS(log zerolog.Logger) (string, func(), error) {
