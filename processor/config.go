@@ -37,6 +37,9 @@ type Hooks struct {
 	// AfterPublish runs after a result is published and before the
 	// message is acknowledged.
 	AfterPublish func(key string)
+	// AfterSearchPublish runs after a search's result is published and
+	// before the ledger records the key done.
+	AfterSearchPublish func(key string)
 }
 
 // Config configures a Processor. Zero fields take the defaults listed.

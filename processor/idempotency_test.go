@@ -163,6 +163,44 @@ func TestCrashBeforeAckRepublishesResult(t *testing.T) {
 	assertOnce(t, sim, keysOf(reqs))
 }
 
+// A search's result is published before its ledger record. A crash in
+// between leaves the key claimed; the next delivery answers it again and
+// the stream drops the second result as a duplicate.
+func TestCrashBeforeSearchIsRecordedEndsInOneResult(t *testing.T) {
+	_, nc := testenv.NATS(t)
+	js := testenv.JetStream(t, nc)
+	sim := testenv.Sim(t, claysim.Config{RateLimit: -1})
+	var once sync.Once
+	crashed := make(chan struct{})
+	hang := make(chan struct{})
+	t.Cleanup(func() { close(hang) })
+	first := processor.Config{Instance: "crashes", AckWait: time.Second, Lease: time.Second,
+		Hooks: processor.Hooks{AfterSearchPublish: func(string) {
+			once.Do(func() { close(crashed) })
+			<-hang
+		}}}
+	firstConn := testenv.Connect(t, natsURL(nc))
+	crashing := testproc.Start(t, firstConn, sim.URL(), first)
+	s := &stack{nc: nc, js: js, sim: sim}
+	keys := s.searches(t, "crash-search", subjects.Normal, 1, nil)
+	<-crashed
+	firstConn.Close() // the process is gone before the ledger says done
+	crashing.Abandon()
+
+	testproc.Start(t, testenv.Connect(t, natsURL(nc)), sim.URL(), processor.Config{Instance: "restarted", AckWait: time.Second})
+	testenv.Eventually(t, 30*time.Second, "the request to be consumed", func() bool { return s.pending(t) == 0 })
+	out := s.await(t, keys, 30*time.Second)
+	noDLQ(t, out)
+	book, err := ledger.Open(context.Background(), js, ledger.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := book.Get(context.Background(), keys[0])
+	if err != nil || rec == nil || rec.State != ledger.Done || !rec.Published {
+		t.Errorf("ledger record %+v (error %v), want done and published", rec, err)
+	}
+}
+
 func TestCrashAfterSendIsOutcomeUnknown(t *testing.T) {
 	for _, resend := range []bool{false, true} {
 		t.Run(fmt.Sprintf("resend_unknown=%v", resend), func(t *testing.T) {

@@ -285,6 +285,9 @@ func (p *Processor) publishResult(ctx context.Context, j *job, res *subjects.Res
 		if err := p.publish(ctx, msg); err != nil {
 			return err
 		}
+		if hook := p.cfg.Hooks.AfterSearchPublish; hook != nil {
+			hook(j.key)
+		}
 		return p.finish(ctx, j, ledgerEnd{result: data, header: msg.Header, published: true})
 	}
 	if err := p.finish(ctx, j, ledgerEnd{result: data, header: msg.Header}); err != nil {
