@@ -164,9 +164,9 @@ func TestCrashBeforeAckRepublishesResult(t *testing.T) {
 }
 
 // A search's result is published before its ledger record. A crash in
-// between leaves the key claimed; the next delivery answers it again and
-// the stream drops the second result as a duplicate.
-func TestCrashBeforeSearchIsRecordedEndsInOneResult(t *testing.T) {
+// between leaves the key claimed, so the next delivery sends the search
+// again and the stream drops the second result as a duplicate.
+func TestSearchCrashBeforeLedgerDone(t *testing.T) {
 	_, nc := testenv.NATS(t)
 	js := testenv.JetStream(t, nc)
 	sim := testenv.Sim(t, claysim.Config{RateLimit: -1})
@@ -184,7 +184,7 @@ func TestCrashBeforeSearchIsRecordedEndsInOneResult(t *testing.T) {
 	s := &stack{nc: nc, js: js, sim: sim}
 	keys := s.searches(t, "crash-search", subjects.Normal, 1, nil)
 	<-crashed
-	firstConn.Close() // the process is gone before the ledger says done
+	firstConn.Close() // the process is gone before the ledger records the key done
 	crashing.Abandon()
 
 	testproc.Start(t, testenv.Connect(t, natsURL(nc)), sim.URL(), processor.Config{Instance: "restarted", AckWait: time.Second})

@@ -31,73 +31,57 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	r := &registrar{reg: reg}
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "claybridge_requests_total",
-			Help: "Request deliveries settled, by priority, operation and outcome (ok, retried, dead_lettered, requeued, parked, cache, fallback, awaiting).",
-		}, []string{"priority", "operation", "outcome"}),
-		clayCalls: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "claybridge_clay_call_seconds",
-			Help:    "Duration of Clay calls by operation and result (ok or error), in seconds.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
-		}, []string{"operation", "result"}),
-		dlqEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "claybridge_dlq_entries_total",
-			Help: "DLQ entries written, by error class.",
-		}, []string{"class"}),
-		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "claybridge_duplicates_suppressed_total",
-			Help: "Duplicates suppressed, by layer: stream (a publish inside the duplicate window) or ledger (a key already done).",
-		}, []string{"layer"}),
-		submissions: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "claybridge_clay_submissions_total",
-			Help: "Requests sent to Clay that create something there: webhook rows and routine runs.",
-		}),
-		lostClaims: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "claybridge_lost_claims_total",
-			Help: "Deliveries delayed because another owner held a live claim on the key.",
-		}),
-		unknownOutcomes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "claybridge_unknown_outcomes_total",
-			Help: "Requests that may have reached Clay without their answer being seen.",
-		}),
-		retries: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "claybridge_retries_total",
-			Help: "Requests negative-acked with a delay to be tried again.",
-		}),
-		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "claybridge_breaker_state",
-			Help: "Breaker state per Clay surface: 0 closed, 1 half-open, 2 open.",
-		}, []string{"surface"}),
-		holds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "claybridge_holds",
-			Help: "Active holds by scope (surface, table or workspace) and reason.",
-		}, []string{"surface", "reason"}),
-		rateTokens: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "claybridge_rate_tokens",
-			Help: "Rate budget tokens available per Clay surface.",
-		}, []string{"surface"}),
-		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "claybridge_fallback_answers_total",
-			Help: "Requests answered from the fallback cache because Clay could not, by reason.",
-		}, []string{"reason"}),
-		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "claybridge_batch_size",
-			Help:    "Requests per Clay call by operation: rows per webhook POST, items per routine run.",
-			Buckets: []float64{1, 2, 5, 10, 25, 50, 100},
-		}, []string{"operation"}),
-		awaited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "claybridge_awaited_total",
-			Help: "Awaited requests ended, by kind (callback or routine) and outcome (result, dead_lettered, duplicate, unmatched).",
-		}, []string{"kind", "outcome"}),
-		consumerPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "claybridge_consumer_pending",
-			Help: "Requests not yet delivered, per consumer, as of the last heartbeat.",
-		}, []string{"priority", "operation"}),
-		consumerAckPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "claybridge_consumer_ack_pending",
-			Help: "Requests delivered and not yet acknowledged, per consumer, as of the last heartbeat.",
-		}, []string{"priority", "operation"}),
+		requests: r.counterVec("claybridge_requests_total",
+			"Request deliveries settled, by priority, operation and outcome (ok, retried, dead_lettered, requeued, parked, cache, fallback, awaiting).",
+			"priority", "operation", "outcome"),
+		clayCalls: r.histogramVec("claybridge_clay_call_seconds",
+			"Duration of Clay calls by operation and result (ok or error), in seconds.",
+			[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+			"operation", "result"),
+		dlqEntries: r.counterVec("claybridge_dlq_entries_total",
+			"DLQ entries written, by error class.",
+			"class"),
+		duplicates: r.counterVec("claybridge_duplicates_suppressed_total",
+			"Duplicates suppressed, by layer: stream (a publish inside the duplicate window) or ledger (a key already done).",
+			"layer"),
+		submissions: r.counter("claybridge_clay_submissions_total",
+			"Requests sent to Clay that create something there: webhook rows and routine runs."),
+		lostClaims: r.counter("claybridge_lost_claims_total",
+			"Deliveries delayed because another owner held a live claim on the key."),
+		unknownOutcomes: r.counter("claybridge_unknown_outcomes_total",
+			"Requests that may have reached Clay without their answer being seen."),
+		retries: r.counter("claybridge_retries_total",
+			"Requests negative-acked with a delay to be tried again."),
+		breakerState: r.gaugeVec("claybridge_breaker_state",
+			"Breaker state per Clay surface: 0 closed, 1 half-open, 2 open.",
+			"surface"),
+		holds: r.gaugeVec("claybridge_holds",
+			"Active holds by scope (surface, table or workspace) and reason.",
+			"surface", "reason"),
+		rateTokens: r.gaugeVec("claybridge_rate_tokens",
+			"Rate budget tokens available per Clay surface.",
+			"surface"),
+		fallbacks: r.counterVec("claybridge_fallback_answers_total",
+			"Requests answered from the fallback cache because Clay could not, by reason.",
+			"reason"),
+		batchSize: r.histogramVec("claybridge_batch_size",
+			"Requests per Clay call by operation: rows per webhook POST, items per routine run.",
+			[]float64{1, 2, 5, 10, 25, 50, 100},
+			"operation"),
+		awaited: r.counterVec("claybridge_awaited_total",
+			"Awaited requests ended, by kind (callback or routine) and outcome (result, dead_lettered, duplicate, unmatched).",
+			"kind", "outcome"),
+		consumerPending: r.gaugeVec("claybridge_consumer_pending",
+			"Requests not yet delivered, per consumer, as of the last heartbeat.",
+			"priority", "operation"),
+		consumerAckPending: r.gaugeVec("claybridge_consumer_ack_pending",
+			"Requests delivered and not yet acknowledged, per consumer, as of the last heartbeat.",
+			"priority", "operation"),
+	}
+	if r.err != nil {
+		return nil, r.err
 	}
 	for _, s := range surfaces {
 		m.breakerState.WithLabelValues(s).Set(0)
@@ -112,13 +96,48 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m.fallbacks.WithLabelValues(string(subjects.ClassRetriesExhausted)).Add(0)
 	m.setHolds(nil)
-	for _, c := range []prometheus.Collector{m.requests, m.clayCalls, m.dlqEntries, m.duplicates, m.submissions, m.lostClaims, m.unknownOutcomes,
-		m.retries, m.breakerState, m.holds, m.rateTokens, m.fallbacks, m.batchSize, m.awaited, m.consumerPending, m.consumerAckPending} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register metrics: %w", err)
-		}
-	}
 	return m, nil
+}
+
+// registrar creates collectors and registers each with reg. After the
+// first registration error it registers nothing more and keeps that error
+// in err.
+type registrar struct {
+	reg prometheus.Registerer
+	err error
+}
+
+func (r *registrar) register(c prometheus.Collector) {
+	if r.err != nil {
+		return
+	}
+	if err := r.reg.Register(c); err != nil {
+		r.err = fmt.Errorf("register metrics: %w", err)
+	}
+}
+
+func (r *registrar) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	r.register(c)
+	return c
+}
+
+func (r *registrar) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	r.register(c)
+	return c
+}
+
+func (r *registrar) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	r.register(g)
+	return g
+}
+
+func (r *registrar) histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	r.register(h)
+	return h
 }
 
 func (m *metrics) countRequest(j *job, outcome string) {

@@ -41,7 +41,7 @@ func natsCLI(t *testing.T) string {
 }
 
 // startRun starts "claybridge run" with args and returns its log buffer;
-// the process gets SIGTERM when the test ends.
+// the process is killed when the test ends.
 func startRun(t *testing.T, bin string, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"run"}, args...)...)
@@ -61,14 +61,8 @@ func startRun(t *testing.T, bin string, args ...string) (*exec.Cmd, *syncBuffer)
 	return cmd, logs
 }
 
-func TestBinaryRunsWithNatsCLI(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and the nats CLI")
-	}
-	bin, nats := buildBinary(t), natsCLI(t)
-	natsAddr, simAddr, httpAddr := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
-	cmd, logs := startRun(t, bin, "--embedded-nats", "--sim", "--nats-listen", natsAddr, "--sim-listen", simAddr,
-		"--http-listen", httpAddr, "--data-dir", t.TempDir(), "--log-format", "json")
+func waitReady(t *testing.T, httpAddr string) {
+	t.Helper()
 	testenv.Eventually(t, 30*time.Second, "/readyz to answer 200", func() bool {
 		resp, err := http.Get("http://" + httpAddr + "/readyz")
 		if err != nil {
@@ -77,6 +71,28 @@ func TestBinaryRunsWithNatsCLI(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+}
+
+// stopRun sends SIGTERM to run and waits for a clean exit.
+func stopRun(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("signal claybridge run: %v", err)
+	}
+	if err := waitExit(cmd, 30*time.Second); err != nil {
+		t.Errorf("claybridge run after the signal: %v, want exit status 0", err)
+	}
+}
+
+func TestBinaryRunsWithNatsCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and the nats CLI")
+	}
+	bin, nats := buildBinary(t), natsCLI(t)
+	natsAddr, simAddr, httpAddr := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
+	cmd, logs := startRun(t, bin, "--embedded-nats", "--sim", "--nats-listen", natsAddr, "--sim-listen", simAddr,
+		"--http-listen", httpAddr, "--data-dir", t.TempDir(), "--log-format", "json")
+	waitReady(t, httpAddr)
 	for _, announced := range []string{"embedded NATS server started", "Clay simulator started in-process"} {
 		if !strings.Contains(logs.String(), announced) {
 			t.Errorf("log does not announce %q", announced)
@@ -119,12 +135,7 @@ func TestBinaryRunsWithNatsCLI(t *testing.T) {
 		}
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("send SIGTERM: %v", err)
-	}
-	if err := waitExit(cmd, 30*time.Second); err != nil {
-		t.Errorf("claybridge run after SIGTERM: %v, want exit status 0", err)
-	}
+	stopRun(t, cmd)
 }
 
 func TestRunWithoutNATSNamesTheSetting(t *testing.T) {

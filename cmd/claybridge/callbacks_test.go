@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,11 +18,7 @@ const testCallbackSecret = "callback-secret-5521-abcdefgh"
 // and names no webhook URL, which --clay-url supplies.
 func callbackConfig(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "claybridge.yaml")
-	if err := os.WriteFile(path, []byte("tables:\n  enrich:\n    callback: true\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeConfigFile(t, "tables:\n  enrich:\n    callback: true\n")
 }
 
 func TestRunServesCallbacks(t *testing.T) {
@@ -40,19 +33,7 @@ func TestRunServesCallbacks(t *testing.T) {
 		"--http-listen", httpAddr, "--callback-listen", callbackAddr, "--public-url", "http://" + callbackAddr,
 		"--log-level", "debug", "--log-format", "json"}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, logs lockedBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, args, &stdout, &logs) }()
-	testenv.Eventually(t, 30*time.Second, "/readyz to answer 200", func() bool {
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	running := startCLI(t, httpAddr, args...)
 
 	req := client.Request{Priority: subjects.Normal, Operation: subjects.Row, ID: "called-back",
 		Body: []byte(`{"table":"enrich","row":{"email":"ana.ruiz@example.org"}}`)}
@@ -67,16 +48,8 @@ func TestRunServesCallbacks(t *testing.T) {
 		}
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("run exit status %d, want 0", code)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not stop within 30s")
-	}
-	if strings.Contains(logs.String(), testCallbackSecret) || strings.Contains(stdout.String(), testCallbackSecret) {
+	running.stop(t)
+	if strings.Contains(running.logs.String(), testCallbackSecret) || strings.Contains(running.stdout.String(), testCallbackSecret) {
 		t.Error("run output shows the callback secret")
 	}
 }
@@ -84,11 +57,7 @@ func TestRunServesCallbacks(t *testing.T) {
 func TestRunRequiresCallbackURLAndSecret(t *testing.T) {
 	t.Setenv("CLAYBRIDGE_CLAY_API_KEY", testAPIKey)
 	t.Setenv("CLAYBRIDGE_CALLBACK_SECRET", "")
-	cfg := filepath.Join(t.TempDir(), "claybridge.yaml")
-	table := "tables:\n  enrich:\n    webhook_url: https://api.clay.com/v3/sources/webhook/x\n    callback: true\n"
-	if err := os.WriteFile(cfg, []byte(table), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeConfigFile(t, "tables:\n  enrich:\n    webhook_url: https://api.clay.com/v3/sources/webhook/x\n    callback: true\n")
 	cases := []struct {
 		name string
 		args []string

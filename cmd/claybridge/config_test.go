@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,13 +30,8 @@ const (
 // is on base and whose token is in LEADS_TOKEN.
 func writeConfig(t *testing.T, base, extra string) string {
 	t.Helper()
-	content := fmt.Sprintf("tables:\n  leads:\n    webhook_url: %s/v3/sources/webhook/%s\n    token_env: LEADS_TOKEN\n%s",
-		base, testWebhookPath, extra)
-	path := filepath.Join(t.TempDir(), "claybridge.yaml")
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeConfigFile(t, fmt.Sprintf("tables:\n  leads:\n    webhook_url: %s/v3/sources/webhook/%s\n    token_env: LEADS_TOKEN\n%s",
+		base, testWebhookPath, extra))
 }
 
 func setSecrets(t *testing.T) {
@@ -151,19 +145,7 @@ func TestRunLogsShowNoSecrets(t *testing.T) {
 	args := []string{"run", "--config", writeConfig(t, sim.URL(), ""), "--nats-url", srv.ClientURL(),
 		"--clay-url", sim.URL(), "--http-listen", httpAddr, "--log-level", "debug", "--log-format", "json"}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, logs lockedBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, args, &stdout, &logs) }()
-	testenv.Eventually(t, 30*time.Second, "/readyz to answer 200", func() bool {
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	running := startCLI(t, httpAddr, args...)
 
 	// A row through the configured table needs its token, and a search
 	// needs the API key; both results must be ok.
@@ -178,20 +160,12 @@ func TestRunLogsShowNoSecrets(t *testing.T) {
 		t.Errorf("row reached the simulator %d times, want 1", n)
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("run exit status %d, want 0", code)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not stop within 30s")
+	running.stop(t)
+	if !strings.Contains(running.logs.String(), `"key":"secret-row"`) {
+		t.Errorf("debug logs lack the row's key, so they say too little to check:\n%s", running.logs.String())
 	}
-	if !strings.Contains(logs.String(), `"key":"secret-row"`) {
-		t.Errorf("debug logs lack the row's key, so they say too little to check:\n%s", logs.String())
-	}
-	assertNoSecrets(t, "run logs", logs.String())
-	assertNoSecrets(t, "run stdout", stdout.String())
+	assertNoSecrets(t, "run logs", running.logs.String())
+	assertNoSecrets(t, "run stdout", running.stdout.String())
 }
 
 func awaitOK(t *testing.T, js jetstream.JetStream, req client.Request) {

@@ -145,6 +145,34 @@ func (f *dlqFlags) parse(args []string) error {
 	return f.fs.Parse(args)
 }
 
+// dlqSelectFlags are the flags of a subcommand that selects entries with
+// the filter flags and KEY arguments.
+type dlqSelectFlags struct {
+	*dlqFlags
+	filters dlqFilterFlags
+}
+
+// newDLQSelectFlags creates the flags and binds the filter flags first, so
+// help lists them before the subcommand's own flags.
+func newDLQSelectFlags(name, synopsis, about string, stderr io.Writer) *dlqSelectFlags {
+	f := &dlqSelectFlags{dlqFlags: newDLQFlags(name, synopsis, about, stderr)}
+	f.filters.bind(f.fs)
+	return f
+}
+
+// parseFilter parses args and returns the filter that the filter flags
+// and KEY arguments select. An invalid filter is a usage error.
+func (f *dlqSelectFlags) parseFilter(args []string) (dlq.Filter, error) {
+	if err := f.parse(args); err != nil {
+		return dlq.Filter{}, err
+	}
+	filter, err := f.filters.filter(f.fs.Args())
+	if err != nil {
+		return dlq.Filter{}, &exitError{code: exitDLQUsage, err: err}
+	}
+	return filter, nil
+}
+
 // connect opens JetStream for a dlq subcommand.
 func (f *dlqFlags) connect(name string) (func(), jetstream.JetStream, error) {
 	nc, js, err := connectJetStream(f.loader, "claybridge dlq "+name)
@@ -162,15 +190,10 @@ func listEntries(ctx context.Context, js jetstream.JetStream, filter dlq.Filter,
 }
 
 func dlqList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var filters dlqFilterFlags
-	f := newDLQFlags("list", "list [flags] [KEY...]", "Lists DLQ entries, oldest first.\n\n"+dlqFilterAbout, stderr)
-	filters.bind(f.fs)
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	filter, err := filters.filter(f.fs.Args())
+	f := newDLQSelectFlags("list", "list [flags] [KEY...]", "Lists DLQ entries, oldest first.\n\n"+dlqFilterAbout, stderr)
+	filter, err := f.parseFilter(args)
 	if err != nil {
-		return &exitError{code: exitDLQUsage, err: err}
+		return err
 	}
 
 	closeConn, js, err := f.connect("list")

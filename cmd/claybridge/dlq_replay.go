@@ -47,19 +47,14 @@ type replayReport struct {
 }
 
 func dlqReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var filters dlqFilterFlags
 	var rate string
 	var dryRun bool
-	f := newDLQFlags("replay", "replay [flags] [KEY...]", dlqReplayAbout, stderr)
-	filters.bind(f.fs)
+	f := newDLQSelectFlags("replay", "replay [flags] [KEY...]", dlqReplayAbout, stderr)
 	f.fs.StringVar(&rate, "rate", "", "replay at most N entries per second, written N or N/s (default: no limit)")
 	f.fs.BoolVar(&dryRun, "dry-run", false, "print what would be replayed, under which keys, and change nothing")
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	filter, err := filters.filter(f.fs.Args())
+	filter, err := f.parseFilter(args)
 	if err != nil {
-		return &exitError{code: exitDLQUsage, err: err}
+		return err
 	}
 	perSecond, err := parseRate(rate)
 	if err != nil {
@@ -168,17 +163,12 @@ and exits with status 2.
 Exit status: 0 deleted, 1 error, 2 invalid arguments or no --yes.`
 
 func dlqPurge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var filters dlqFilterFlags
 	var yes bool
-	f := newDLQFlags("purge", "purge [flags] [KEY...] --yes", dlqPurgeAbout, stderr)
-	filters.bind(f.fs)
+	f := newDLQSelectFlags("purge", "purge [flags] [KEY...] --yes", dlqPurgeAbout, stderr)
 	f.fs.BoolVar(&yes, "yes", false, "delete the entries; without it purge deletes nothing")
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	filter, err := filters.filter(f.fs.Args())
+	filter, err := f.parseFilter(args)
 	if err != nil {
-		return &exitError{code: exitDLQUsage, err: err}
+		return err
 	}
 
 	closeConn, js, err := f.connect("purge")

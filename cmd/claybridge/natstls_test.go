@@ -1,14 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/claybridge/claybridge/internal/testenv"
 )
@@ -22,29 +17,14 @@ func TestRunAndSubmitOverTLS(t *testing.T) {
 	t.Setenv("NATS_URL", "")
 	config := fmt.Sprintf("nats:\n  url: %s\n  tls:\n    ca_file: %s\n    cert_file: %s\n    key_file: %s\n    server_name: %s\n",
 		natsURL, files.CA, files.ClientCert, files.ClientKey, testenv.TLSServerName)
-	configFile := filepath.Join(t.TempDir(), "claybridge.yaml")
-	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	configFile := writeConfigFile(t, config)
 	httpAddr := testenv.FreeAddr(t)
 	args := []string{"run", "--config", configFile, "--sim", "--sim-listen", "127.0.0.1:0", "--http-listen", httpAddr,
 		"--log-format", "json"}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, logs lockedBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, args, &stdout, &logs) }()
-	testenv.Eventually(t, 30*time.Second, "/readyz to answer 200", func() bool {
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	if !strings.Contains(logs.String(), `"tls":true`) {
-		t.Errorf("run does not log a TLS connection:\n%s", logs.String())
+	running := startCLI(t, httpAddr, args...)
+	if !strings.Contains(running.logs.String(), `"tls":true`) {
+		t.Errorf("run does not log a TLS connection:\n%s", running.logs.String())
 	}
 
 	got := runCLI(t, "submit", "--config", configFile, "--id", "tls-row", "--wait", "--timeout", "20s",
@@ -60,13 +40,5 @@ func TestRunAndSubmitOverTLS(t *testing.T) {
 			noCert.code, noCert.stderr)
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("run exit status %d, want 0; logs:\n%s", code, logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not stop within 30s")
-	}
+	running.stop(t)
 }

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -132,18 +131,6 @@ func TestSecretsStayOutOfEveryOutput(t *testing.T) {
 	}
 }
 
-func waitReady(t *testing.T, httpAddr string) {
-	t.Helper()
-	testenv.Eventually(t, 30*time.Second, "/readyz to answer 200", func() bool {
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-}
-
 // addFault adds a fault to the simulator through its admin API.
 func addFault(t *testing.T, simAddr, fault string) {
 	t.Helper()
@@ -210,15 +197,4 @@ func httpGet(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 	return string(body)
-}
-
-// stopRun sends SIGTERM to run and waits for a clean exit.
-func stopRun(t *testing.T, cmd *exec.Cmd) {
-	t.Helper()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("signal claybridge run: %v", err)
-	}
-	if err := waitExit(cmd, 30*time.Second); err != nil {
-		t.Errorf("claybridge run after the signal: %v, want exit status 0", err)
-	}
 }

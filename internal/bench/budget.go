@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/claybridge/claybridge/clay/claysim"
 	"github.com/claybridge/claybridge/processor"
@@ -75,20 +74,15 @@ func (b *bench) budget(ctx context.Context) error {
 
 func (b *bench) budgetRun(ctx context.Context, replicas int) (BudgetRun, error) {
 	run := BudgetRun{Replicas: replicas}
-	env, err := b.startNATS(ctx, fmt.Sprintf("%s-%d", CaseBudget, replicas))
+	env, err := b.startCase(ctx, fmt.Sprintf("%s-%d", CaseBudget, replicas),
+		simSettings{rateLimit: budgetLimit, burst: budgetBurst})
 	if err != nil {
 		return run, err
 	}
 	defer env.stop()
 
-	sim, err := b.startSim(ctx, simSettings{rateLimit: budgetLimit, burst: budgetBurst})
-	if err != nil {
-		return run, err
-	}
-	defer sim.close()
-
 	cfg := processor.Config{RateLimit: budgetLimit, Burst: budgetBurst}
-	if err := b.setupStreams(ctx, env.url, sim, cfg); err != nil {
+	if err := b.setupStreams(ctx, env.natsURL, env.sim, cfg); err != nil {
 		return run, err
 	}
 
@@ -96,21 +90,21 @@ func (b *bench) budgetRun(ctx context.Context, replicas int) (BudgetRun, error) 
 	// The backlog outlasts the window by a third, so no processor idles.
 	backlog := int(budgetLimit*window.Seconds()*4/3) + budgetBurst + 50
 	b.progress("budget: %d replica(s), backlog of %d rows, %s window", replicas, backlog, window)
-	if err := b.publishRows(ctx, env.url, fmt.Sprintf("budget%d", replicas), backlog); err != nil {
+	if err := b.publishRows(ctx, env.natsURL, fmt.Sprintf("budget%d", replicas), backlog); err != nil {
 		return run, err
 	}
 
 	procs := make([]*runningProcessor, 0, replicas)
 	defer func() { stopAll(procs) }()
 	for range replicas {
-		p, err := b.startProcessor(ctx, env.url, sim, cfg)
+		p, err := b.startProcessor(ctx, env.natsURL, env.sim, cfg)
 		if err != nil {
 			return run, err
 		}
 		procs = append(procs, p)
 	}
 
-	stats, err := b.awaitWindow(ctx, sim, window)
+	stats, err := b.awaitWindow(ctx, env.sim, window)
 	if err != nil {
 		return run, err
 	}
@@ -128,15 +122,11 @@ func (b *bench) budgetRun(ctx context.Context, replicas int) (BudgetRun, error) 
 
 // publishRows publishes n keyed rows for one table at normal priority.
 func (b *bench) publishRows(ctx context.Context, natsURL, variant string, n int) error {
-	nc, err := connect(natsURL, "load")
+	nc, js, err := connectJetStream(natsURL, "load")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	return publishBacklog(ctx, js, n, func(i int) *nats.Msg {
 		key := b.key(variant, i)
 		return requestMsg(subjects.Normal, subjects.Row, key, rowBody("bench", key))

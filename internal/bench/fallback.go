@@ -40,32 +40,22 @@ type FallbackDetails struct {
 }
 
 func (b *bench) fallback(ctx context.Context) error {
-	env, err := b.startNATS(ctx, CaseFallback)
+	env, err := b.startCase(ctx, CaseFallback, simSettings{rateLimit: -1})
 	if err != nil {
 		return err
 	}
 	defer env.stop()
 
-	sim, err := b.startSim(ctx, simSettings{rateLimit: -1})
-	if err != nil {
-		return err
-	}
-	defer sim.close()
-
 	cfg := processorConfig(nil, false)
-	if err := b.setupStreams(ctx, env.url, sim, cfg); err != nil {
+	if err := b.setupStreams(ctx, env.natsURL, env.sim, cfg); err != nil {
 		return err
 	}
 
-	nc, err := connect(env.url, "load")
+	nc, js, err := connectJetStream(env.natsURL, "load")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 
 	w, err := watch(nc, subjects.ResultSubject(subjects.Normal, subjects.Search))
 	if err != nil {
@@ -73,12 +63,12 @@ func (b *bench) fallback(ctx context.Context) error {
 	}
 	defer w.stop()
 
-	proc, err := b.startProcessor(ctx, env.url, sim, cfg)
+	proc, err := b.startProcessor(ctx, env.natsURL, env.sim, cfg)
 	if err != nil {
 		return err
 	}
 	defer proc.stop()
-	return b.measureFallback(ctx, js, w, sim)
+	return b.measureFallback(ctx, js, w, env.sim)
 }
 
 func (b *bench) measureFallback(ctx context.Context, js jetstream.JetStream, w *watcher, sim *simulator) error {

@@ -67,12 +67,12 @@ func (b *bench) memory(ctx context.Context) error {
 		return err
 	}
 
-	nc, err := connect(env.url, "load")
+	nc, js, err := connectJetStream(env.url, "load")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	if err := b.publishMemoryBacklog(ctx, nc, d.Backlog); err != nil {
+	if err := b.publishMemoryBacklog(ctx, js, d.Backlog); err != nil {
 		return err
 	}
 
@@ -89,11 +89,7 @@ func (b *bench) memory(ctx context.Context) error {
 	return b.measureMemory(ctx, w, child, d)
 }
 
-func (b *bench) publishMemoryBacklog(ctx context.Context, nc *nats.Conn, n int) error {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
+func (b *bench) publishMemoryBacklog(ctx context.Context, js jetstream.JetStream, n int) error {
 	b.progress("memory: backlog of %d searches", n)
 	return publishBacklog(ctx, js, n, func(i int) *nats.Msg {
 		key := b.key("memory", i)

@@ -56,18 +56,57 @@ func connect(url, role string) (*nats.Conn, error) {
 	return nc, nil
 }
 
+// connectJetStream opens a connection as connect does, with a JetStream
+// context on it. The caller closes the connection.
+func connectJetStream(url, role string) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := connect(url, role)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
+// caseEnv is the NATS server and the simulator of one case.
+type caseEnv struct {
+	natsURL  string
+	sim      *simulator
+	stopNATS func()
+}
+
+// startCase starts the case's NATS server, as startNATS does, and its
+// simulator with the given settings.
+func (b *bench) startCase(ctx context.Context, name string, s simSettings) (*caseEnv, error) {
+	env, err := b.startNATS(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	sim, err := b.startSim(ctx, s)
+	if err != nil {
+		env.stop()
+		return nil, err
+	}
+	return &caseEnv{natsURL: env.url, sim: sim, stopNATS: env.stop}, nil
+}
+
+// stop closes the simulator, then stops the NATS server.
+func (e *caseEnv) stop() {
+	e.sim.close()
+	e.stopNATS()
+}
+
 // checkIdle returns an error when the request stream of a running server
 // holds messages, which would mix with the bench's own.
 func checkIdle(ctx context.Context, url string) error {
-	nc, err := connect(url, "check")
+	nc, js, err := connectJetStream(url, "check")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	stream, err := js.Stream(ctx, subjects.StreamRequests)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil
@@ -87,15 +126,11 @@ func checkIdle(ctx context.Context, url string) error {
 func cleanRemote(url string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, err := connect(url, "cleanup")
+	nc, js, err := connectJetStream(url, "cleanup")
 	if err != nil {
 		return
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return
-	}
 	if stream, err := js.Stream(ctx, subjects.StreamRequests); err == nil {
 		_ = stream.Purge(ctx)
 	}

@@ -51,27 +51,17 @@ type drained struct {
 // and simulator: JetStream's own consume-and-ack rate first, then the
 // bare consumer, claybridge, and claybridge without the ledger.
 func (b *bench) overhead(ctx context.Context) error {
-	env, err := b.startNATS(ctx, CaseOverhead)
+	env, err := b.startCase(ctx, CaseOverhead, simSettings{rateLimit: -1})
 	if err != nil {
 		return err
 	}
 	defer env.stop()
 
-	sim, err := b.startSim(ctx, simSettings{rateLimit: -1})
-	if err != nil {
-		return err
-	}
-	defer sim.close()
-
-	nc, err := connect(env.url, "load")
+	nc, js, err := connectJetStream(env.natsURL, "load")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 
 	n := b.cfg.Sizes.Requests
 	b.progress("overhead: JetStream consume and ack of %d messages", n)
@@ -80,20 +70,20 @@ func (b *bench) overhead(ctx context.Context) error {
 		return err
 	}
 
-	base, err := b.drainBaseline(ctx, env.url, nc, js, sim)
+	base, err := b.drainBaseline(ctx, env.natsURL, nc, js, env.sim)
 	if err != nil {
 		return err
 	}
-	e2e, err := b.drainClaybridge(ctx, env.url, nc, js, sim, "e2e", true)
+	e2e, err := b.drainClaybridge(ctx, env.natsURL, nc, js, env.sim, "e2e", true)
 	if err != nil {
 		return err
 	}
-	off, err := b.drainClaybridge(ctx, env.url, nc, js, sim, "ledgeroff", false)
+	off, err := b.drainClaybridge(ctx, env.natsURL, nc, js, env.sim, "ledgeroff", false)
 	if err != nil {
 		return err
 	}
 
-	b.recordOverhead(sim, consume, base, e2e, off)
+	b.recordOverhead(env.sim, consume, base, e2e, off)
 	return nil
 }
 
@@ -241,13 +231,8 @@ func (b *bench) drainBaseline(ctx context.Context, natsURL string, nc *nats.Conn
 // runBareConsumer starts the bare consumer on its own connection and
 // returns the function that stops it.
 func (b *bench) runBareConsumer(ctx context.Context, natsURL string, sim *simulator) (func(), error) {
-	own, err := connect(natsURL, "bare consumer")
+	own, ownJS, err := connectJetStream(natsURL, "bare consumer")
 	if err != nil {
-		return nil, err
-	}
-	ownJS, err := jetstream.New(own)
-	if err != nil {
-		own.Close()
 		return nil, err
 	}
 	bound, err := ownJS.Consumer(ctx, baselineRequestStream, baselineConsumer)

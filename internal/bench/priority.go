@@ -40,32 +40,22 @@ type PriorityDetails struct {
 }
 
 func (b *bench) priority(ctx context.Context) error {
-	env, err := b.startNATS(ctx, CasePriority)
+	env, err := b.startCase(ctx, CasePriority, simSettings{rateLimit: -1, latency: priorityLatency})
 	if err != nil {
 		return err
 	}
 	defer env.stop()
 
-	sim, err := b.startSim(ctx, simSettings{rateLimit: -1, latency: priorityLatency})
-	if err != nil {
-		return err
-	}
-	defer sim.close()
-
 	cfg := processorConfig(nil, true)
-	if err := b.setupStreams(ctx, env.url, sim, cfg); err != nil {
+	if err := b.setupStreams(ctx, env.natsURL, env.sim, cfg); err != nil {
 		return err
 	}
 
-	nc, err := connect(env.url, "load")
+	nc, js, err := connectJetStream(env.natsURL, "load")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 
 	critical, err := watch(nc, subjects.ResultSubject(subjects.Critical, subjects.Row))
 	if err != nil {
@@ -78,7 +68,7 @@ func (b *bench) priority(ctx context.Context) error {
 	}
 	defer bulk.stop()
 
-	proc, err := b.startProcessor(ctx, env.url, sim, cfg)
+	proc, err := b.startProcessor(ctx, env.natsURL, env.sim, cfg)
 	if err != nil {
 		return err
 	}

@@ -36,23 +36,17 @@ type ScalingStep struct {
 }
 
 func (b *bench) scaling(ctx context.Context) error {
-	env, err := b.startNATS(ctx, CaseScaling)
+	env, err := b.startCase(ctx, CaseScaling, simSettings{rateLimit: -1, latency: scalingLatency})
 	if err != nil {
 		return err
 	}
 	defer env.stop()
 
-	sim, err := b.startSim(ctx, simSettings{rateLimit: -1, latency: scalingLatency})
-	if err != nil {
-		return err
-	}
-	defer sim.close()
-
-	if err := b.setupStreams(ctx, env.url, sim, processorConfig(nil, false)); err != nil {
+	if err := b.setupStreams(ctx, env.natsURL, env.sim, processorConfig(nil, false)); err != nil {
 		return err
 	}
 
-	nc, err := connect(env.url, "load")
+	nc, js, err := connectJetStream(env.natsURL, "load")
 	if err != nil {
 		return err
 	}
@@ -61,7 +55,7 @@ func (b *bench) scaling(ctx context.Context) error {
 	d := &ScalingDetails{Operation: "search (keyed, limit 1, normal priority), cache-first off",
 		LatencyMS: float64(scalingLatency.Milliseconds())}
 	for _, workers := range b.cfg.Sizes.ScalingWorkers {
-		step, err := b.scalingStep(ctx, env.url, nc, sim, workers)
+		step, err := b.scalingStep(ctx, env.natsURL, nc, js, env.sim, workers)
 		if err != nil {
 			return err
 		}
@@ -73,15 +67,12 @@ func (b *bench) scaling(ctx context.Context) error {
 	return nil
 }
 
-func (b *bench) scalingStep(ctx context.Context, natsURL string, nc *nats.Conn, sim *simulator, workers int) (ScalingStep, error) {
+func (b *bench) scalingStep(ctx context.Context, natsURL string, nc *nats.Conn, js jetstream.JetStream,
+	sim *simulator, workers int) (ScalingStep, error) {
 	ideal := float64(workers) / scalingLatency.Seconds()
 	step := ScalingStep{Workers: workers, IdealRPS: ideal,
 		Requests: max(3*workers, int(ideal*b.cfg.Sizes.ScalingRun.Seconds()))}
 
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return step, err
-	}
 	w, err := watch(nc, subjects.ResultSubject(subjects.Normal, subjects.Search))
 	if err != nil {
 		return step, err
