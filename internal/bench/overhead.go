@@ -36,14 +36,22 @@ type OverheadDetails struct {
 	BaselineAddedP50MS   float64 `json:"baseline_added_p50_ms"`
 	BaselineAddedP99MS   float64 `json:"baseline_added_p99_ms"`
 	E2EPublishToResultMS float64 `json:"e2e_publish_to_result_p50_ms"`
+	// CPU is the CPU time of the bench process per drained request,
+	// embedded NATS server, simulator and load generator included.
+	CPU                    string  `json:"cpu"`
+	BaselineCPUPerRequest  float64 `json:"baseline_cpu_us_per_request"`
+	E2ECPUPerRequest       float64 `json:"e2e_cpu_us_per_request"`
+	LedgerOffCPUPerRequest float64 `json:"ledger_off_cpu_us_per_request"`
 }
 
 // latencyLanes is the number of closed loops that measure added latency.
 const latencyLanes = 4
 
-// drained is one variant's throughput and latency.
+// drained is one variant's throughput, CPU time per request in
+// microseconds, and latency.
 type drained struct {
 	rps     float64
+	cpuUS   float64
 	samples []sample
 }
 
@@ -101,20 +109,36 @@ func (b *bench) recordOverhead(sim *simulator, consume float64, base, e2e, off d
 		clayTime = "clay_latency_ms of each result, in whole milliseconds"
 	}
 	r.Details.Overhead = &OverheadDetails{
-		Operation:            "search (keyed, limit 1, normal priority)",
-		Requests:             b.cfg.Sizes.Requests,
-		Workers:              b.cfg.Workers,
-		LedgerOff:            "keyless searches, which the processor does not record in the ledger; it has no setting to turn the ledger off",
-		LedgerOffRatio:       round(ratio(off.rps, base.rps), 3),
-		LatencySamples:       b.cfg.Sizes.LatencySamples,
-		LatencyLanes:         latencyLanes,
-		ClayTime:             clayTime,
-		LedgerOffAddedP50MS:  round(percentileMS(outside(off.samples), 50), 3),
-		LedgerOffAddedP99MS:  round(percentileMS(outside(off.samples), 99), 3),
-		BaselineAddedP50MS:   round(percentileMS(outside(base.samples), 50), 3),
-		BaselineAddedP99MS:   round(percentileMS(outside(base.samples), 99), 3),
-		E2EPublishToResultMS: round(percentileMS(totals(e2e.samples), 50), 3),
+		Operation:              "search (keyed, limit 1, normal priority)",
+		Requests:               b.cfg.Sizes.Requests,
+		Workers:                b.cfg.Workers,
+		LedgerOff:              "keyless searches, which the processor does not record in the ledger; it has no setting to turn the ledger off",
+		LedgerOffRatio:         round(ratio(off.rps, base.rps), 3),
+		LatencySamples:         b.cfg.Sizes.LatencySamples,
+		LatencyLanes:           latencyLanes,
+		ClayTime:               clayTime,
+		LedgerOffAddedP50MS:    round(percentileMS(outside(off.samples), 50), 3),
+		LedgerOffAddedP99MS:    round(percentileMS(outside(off.samples), 99), 3),
+		BaselineAddedP50MS:     round(percentileMS(outside(base.samples), 50), 3),
+		BaselineAddedP99MS:     round(percentileMS(outside(base.samples), 99), 3),
+		E2EPublishToResultMS:   round(percentileMS(totals(e2e.samples), 50), 3),
+		CPU:                    cpuScope(b.cfg.NATSURL != "", sim.local == nil),
+		BaselineCPUPerRequest:  round(base.cpuUS, 1),
+		E2ECPUPerRequest:       round(e2e.cpuUS, 1),
+		LedgerOffCPUPerRequest: round(off.cpuUS, 1),
 	}
+}
+
+// cpuScope says what the CPU figures include.
+func cpuScope(remoteNATS, remoteClay bool) string {
+	scope := "bench process while draining the backlog: the consumer"
+	if !remoteNATS {
+		scope += ", the embedded NATS server"
+	}
+	if !remoteClay {
+		scope += ", the simulator"
+	}
+	return scope + " and the load generator, in microseconds per request"
 }
 
 // drainTimeout bounds the drain of n requests generously: at 200 per
@@ -159,11 +183,13 @@ func (b *bench) drainClaybridge(ctx context.Context, natsURL string, nc *nats.Co
 			return drained{}, fmt.Errorf("start the CPU profile: %w", err)
 		}
 	}
+	cpu := startCPU()
 	proc, err := b.startProcessor(ctx, natsURL, sim, cfg)
 	if err == nil {
 		defer proc.stop()
 		err = w.waitCount(ctx, n, drainTimeout(n))
 	}
+	cpuUS := cpu.perRequestUS(n)
 	if profiling {
 		pprof.StopCPUProfile()
 	}
@@ -171,7 +197,7 @@ func (b *bench) drainClaybridge(ctx context.Context, natsURL string, nc *nats.Co
 		return drained{}, fmt.Errorf("drain %s: %w", variant, err)
 	}
 
-	out := drained{rps: drainRate(w.arrivals(), n)}
+	out := drained{rps: drainRate(w.arrivals(), n), cpuUS: cpuUS}
 	b.progress("overhead: claybridge (%s) %.0f requests/s; measuring latency", variant, out.rps)
 
 	send := func(ctx context.Context, i int) (string, error) {
@@ -209,6 +235,7 @@ func (b *bench) drainBaseline(ctx context.Context, natsURL string, nc *nats.Conn
 		return drained{}, err
 	}
 
+	cpu := startCPU()
 	stop, err := b.runBareConsumer(ctx, natsURL, sim)
 	if err != nil {
 		return drained{}, err
@@ -218,7 +245,7 @@ func (b *bench) drainBaseline(ctx context.Context, natsURL string, nc *nats.Conn
 		return drained{}, fmt.Errorf("drain the bare consumer: %w", err)
 	}
 
-	out := drained{rps: drainRate(w.arrivals(), n)}
+	out := drained{rps: drainRate(w.arrivals(), n), cpuUS: cpu.perRequestUS(n)}
 	b.progress("overhead: bare consumer %.0f requests/s; measuring latency", out.rps)
 
 	send := func(ctx context.Context, i int) (string, error) {
