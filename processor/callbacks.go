@@ -20,11 +20,18 @@ const (
 	// callbackRetryDelay is the wait before a stored callback is tried
 	// again: its pending record was not written yet, or NATS failed.
 	callbackRetryDelay = 500 * time.Millisecond
-	// maxCallbackWaits bounds the deliveries of a callback whose key was
-	// sent but has no pending record. When the sender dies before writing
-	// it, the request's next delivery ends the key as outcome_unknown.
-	maxCallbackWaits = 120
+	// minCallbackPatience is the shortest time a callback whose key was
+	// sent but has no pending record is kept for that record.
+	minCallbackPatience = time.Minute
 )
+
+// callbackPatience is how long a stored callback waits for its key's
+// pending record. When the sender dies before storing it, the request's
+// next delivery stores it once the sender's lease and the ack wait have
+// passed, so the wait covers both twice over.
+func (p *Processor) callbackPatience() time.Duration {
+	return max(minCallbackPatience, 2*(p.cfg.AckWait+p.cfg.Lease))
+}
 
 // ensureCallbackConsumer binds to the callbacks consumer, creating it
 // when missing.
@@ -126,7 +133,8 @@ var errCallbackEarly = errors.New("the row was sent and its pending record is no
 
 // unmatchedCallback handles a callback whose key has no pending record:
 // the key already ended (a duplicate callback), its record is about to be
-// stored (the callback came early), or nothing awaits it.
+// stored (the callback came early, or its sender died and the request's
+// next delivery stores it), or nothing awaits it.
 func (p *Processor) unmatchedCallback(ctx context.Context, key string, msg jetstream.Msg) error {
 	rec, _, err := p.ledger.Get(ctx, key)
 	if err != nil {
@@ -138,7 +146,7 @@ func (p *Processor) unmatchedCallback(ctx context.Context, key string, msg jetst
 		return nil
 	}
 	meta, metaErr := msg.Metadata()
-	if rec != nil && metaErr == nil && meta.NumDelivered < maxCallbackWaits {
+	if rec != nil && metaErr == nil && time.Since(meta.Timestamp) < p.callbackPatience() {
 		return errCallbackEarly
 	}
 	p.metrics.awaited.WithLabelValues(pendingCallback, awaitedUnmatched).Inc()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,6 +181,59 @@ func TestCallbackTimeoutDeadLetters(t *testing.T) {
 		if !bytes.Contains(entries[0].Data, []byte("@example.com")) {
 			t.Errorf("key %s: DLQ entry body %s, want the original request", key, entries[0].Data)
 		}
+	}
+}
+
+// A row whose sender dies after Clay accepted it, and before its pending
+// record is stored, is awaited by its next delivery. A callback still ends
+// it in a result, and without one it ends as outcome_unknown.
+func TestCallbackAfterSenderDied(t *testing.T) {
+	tests := []struct {
+		mode  string
+		class subjects.ErrorClass
+	}{
+		{mode: claysim.CallbackNormal},
+		{mode: claysim.CallbackNone, class: subjects.ClassOutcomeUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			_, nc := testenv.NATS(t)
+			simCfg := claysim.Config{RateLimit: -1, CallbackMode: tt.mode, CallbackDelay: 2 * time.Second}
+			s := &stack{nc: nc, js: testenv.JetStream(t, nc), sim: testenv.Sim(t, simCfg)}
+			l := startListener(t, nc)
+			var once sync.Once
+			crashed := make(chan struct{})
+			hang := make(chan struct{})
+			t.Cleanup(func() { close(hang) })
+			first := processor.Config{Instance: "dies", AckWait: time.Second, Lease: time.Second, RateLimit: processor.Unlimited,
+				Hooks: processor.Hooks{BeforeAwait: func(string) {
+					once.Do(func() { close(crashed) })
+					<-hang
+				}}}
+			firstConn := testenv.Connect(t, natsURL(nc))
+			dying := testproc.Start(t, firstConn, s.sim.URL(), callbackConfig(first, s.sim, l))
+			keys := enrichRows(t, s, "lost", 1)
+			<-crashed
+			firstConn.Close() // the process is gone before its pending record is stored
+			dying.Abandon()
+
+			second := processor.Config{Instance: "survivor", AckWait: time.Second, RateLimit: processor.Unlimited,
+				LongPollTimeout: 5 * time.Second, PendingCheckInterval: 100 * time.Millisecond}
+			testproc.Start(t, testenv.Connect(t, natsURL(nc)), s.sim.URL(), callbackConfig(second, s.sim, l))
+			out := s.await(t, keys, 30*time.Second)
+			assertOnce(t, s.sim, keys)
+			key := keys[0]
+			if tt.class == "" {
+				noDLQ(t, out)
+				if len(out.Results[key]) != 1 {
+					t.Errorf("key %s: %d results, want the callback's", key, len(out.Results[key]))
+				}
+				return
+			}
+			if got := out.DLQ[key]; len(got) != 1 || got[0].Class != tt.class {
+				t.Errorf("key %s: DLQ entries %+v, want one %s", key, got, tt.class)
+			}
+		})
 	}
 }
 

@@ -40,6 +40,9 @@ type Hooks struct {
 	// AfterSearchPublish runs after a search's result is published and
 	// before the ledger records the key done.
 	AfterSearchPublish func(key string)
+	// BeforeAwait runs after Clay accepted a request whose outcome comes
+	// later, and before its pending record is stored.
+	BeforeAwait func(key string)
 }
 
 // Config configures a Processor. Zero fields take the defaults listed.

@@ -48,6 +48,9 @@ func (p *Processor) claim(ctx context.Context, j *job) bool {
 		p.nakWithDelay(j, delay)
 	case ledger.SentAndLost:
 		j.claim = c
+		if p.awaitLostCallback(ctx, j) {
+			return false
+		}
 		p.metrics.unknownOutcomes.Inc()
 		p.deadLetter(ctx, j, subjects.ClassOutcomeUnknown,
 			errors.New("the request was sent to Clay by "+c.Record.Owner+", which stopped before recording the answer"))
@@ -58,14 +61,38 @@ func (p *Processor) claim(ctx context.Context, j *job) bool {
 // resendUnknown reports whether the request's table opts into sending a
 // request again when its outcome is unknown.
 func (p *Processor) resendUnknown(j *job) bool {
+	t, ok := p.rowTable(j)
+	return ok && t.ResendUnknown
+}
+
+// rowTable returns the configured table of a row request.
+func (p *Processor) rowTable(j *job) (Table, bool) {
 	if j.c.operation != subjects.Row {
-		return false
+		return Table{}, false
 	}
 	var params subjects.RowParams
 	if json.Unmarshal(j.msg.Data(), &params) != nil {
+		return Table{}, false
+	}
+	t, ok := p.cfg.Tables[params.Table]
+	return t, ok
+}
+
+// awaitLostCallback settles a row of a table that calls back, sent by an
+// owner that stopped before storing its pending record. If Clay got the
+// row, its callback is on the way, so the row is awaited like one just
+// sent. It returns false for any other request.
+func (p *Processor) awaitLostCallback(ctx context.Context, j *job) bool {
+	t, ok := p.rowTable(j)
+	if !ok || !t.Callback {
 		return false
 	}
-	return p.cfg.Tables[params.Table].ResendUnknown
+	rec := p.newPending(j, pendingCallback)
+	rec.Sent, rec.LostBy = j.claim.Record.Updated, j.claim.Record.Owner
+	j.log.Warn().Str("owner", rec.LostBy).Dur("wait", p.cfg.LongPollTimeout).
+		Msg("row sent by an owner that stopped before recording it: awaiting its callback")
+	p.awaitPending(ctx, j, rec)
+	return true
 }
 
 // finished settles a delivery of a key that already ended: a result is
@@ -128,7 +155,7 @@ func (p *Processor) release(ctx context.Context, j *job) {
 	j.claim = nil
 }
 
-// ledgerEnd is how a key ended, as finish records it: a result with its
+// ledgerEnd is the end of a key that finish records: a result with its
 // headers, published already or not, or a DLQ class.
 type ledgerEnd struct {
 	result    []byte

@@ -60,6 +60,10 @@ type pendingRecord struct {
 	CacheKey string    `json:"cache_key,omitempty"`
 	// RunID is the routine run the item is part of.
 	RunID string `json:"run_id,omitempty"`
+	// LostBy names the owner that sent the row and stopped before storing
+	// this record. Whether Clay got the row is unknown, so a wait without
+	// a callback ends as outcome_unknown instead of callback_timeout.
+	LostBy string `json:"lost_by,omitempty"`
 }
 
 // newPending returns the pending record of a request just sent.
@@ -315,6 +319,11 @@ func (p *Processor) expirePending(ctx context.Context) error {
 	for _, rec := range records {
 		var end pendingEnd
 		switch {
+		case rec.Kind == pendingCallback && now.After(rec.Deadline) && rec.LostBy != "":
+			p.metrics.unknownOutcomes.Inc()
+			end = pendingEnd{class: subjects.ClassOutcomeUnknown,
+				err: fmt.Sprintf("the row was sent to Clay by %s, which stopped before recording it, and no callback came within %s",
+					rec.LostBy, p.cfg.LongPollTimeout)}
 		case rec.Kind == pendingCallback && now.After(rec.Deadline):
 			end = pendingEnd{class: subjects.ClassCallbackTimeout,
 				err: fmt.Sprintf("no callback from Clay within %s of the row's submission", p.cfg.LongPollTimeout)}

@@ -39,6 +39,9 @@ func (p *Processor) settle(work context.Context, j *job, out *outcome, err error
 	defer cancel()
 	p.observe(j, err)
 	if err == nil && out.pending != nil {
+		if hook := p.cfg.Hooks.BeforeAwait; hook != nil {
+			hook(j.key)
+		}
 		p.awaitPending(ctx, j, out.pending)
 		return
 	}
