@@ -94,7 +94,7 @@ var settings = []setting{
 	{key: "processor.long_poll_timeout", flag: "long-poll-timeout", usage: "how long a routine run or a row's callback is awaited"},
 	{key: "processor.routine_poll_interval", flag: "routine-poll-interval", usage: "wait between polls of a routine run"},
 	{key: "processor.batch_linger", flag: "batch-linger",
-		usage: "how long a batch of rows for one table, or of items for one routine, waits for more before it is sent"},
+		usage: "how long a batch of rows for one table, or of items for one routine, waits for more before it is sent; a critical request does not wait"},
 	{key: "processor.retry_base", flag: "retry-base", usage: "first retry delay, doubled per attempt (at least 1s)"},
 	{key: "processor.retry_max", flag: "retry-max", usage: "largest retry delay"},
 	{key: "processor.heartbeat_interval", flag: "heartbeat-interval", usage: "interval between heartbeats on clay.health.<instance>"},

@@ -61,7 +61,7 @@ var errBatchNotSent = &clay.Error{Op: "batch", Kind: clay.KindTransient, Message
 // batcher collects the requests for one table (rows) or one routine (run
 // items) into batches of at most maxItems and maxBytes. The first request
 // of a batch leads it. Its worker waits up to the linger, or until the
-// batch is full, and then sends the batch, while the other workers wait
+// batch is full or a critical request joins it, and then sends the batch, while the other workers wait
 // for their outcome. Every worker keeps its message alive with InProgress
 // while it waits, and keeps its share of the fetch budget (worker slot
 // and rate token), so a request in a batch is counted like one being
@@ -99,7 +99,9 @@ func (b *batcher) submit(ctx context.Context, it *batchItem) batchResult {
 	}
 	batch.items = append(batch.items, it)
 	batch.size += it.size + 1
-	if len(batch.items) >= b.maxItems || batch.size >= b.maxBytes {
+	// A critical request takes the requests already waiting with it, and
+	// does not wait for more.
+	if len(batch.items) >= b.maxItems || batch.size >= b.maxBytes || it.j.c.priority == subjects.Critical {
 		b.closeLocked()
 	}
 	b.mu.Unlock()

@@ -31,7 +31,7 @@ func TestOversizedRowSplitsRejectedBatch(t *testing.T) {
 		if reqs[i].key == large {
 			note = strings.Repeat("x", 60<<10) // over the simulator's 50 KB, under claybridge's 90 KB batch
 		}
-		reqs[i].operation = subjects.Row
+		reqs[i].priority, reqs[i].operation = subjects.Normal, subjects.Row
 		reqs[i].body = fmt.Sprintf(`{"table":"leads","row":{"n":%d,"note":%q}}`, i, note)
 	}
 	for _, r := range reqs {
@@ -67,6 +67,17 @@ func TestOversizedRowSplitsRejectedBatch(t *testing.T) {
 	if full := histogramCount(t, registry, "claybridge_batch_size", 10) - histogramCount(t, registry, "claybridge_batch_size", 5); full != 1 {
 		t.Errorf("%d POSTs of 6 to 10 rows, want 1: the batch of 10 before it was split", full)
 	}
+}
+
+// A critical row is sent at once: with a linger of a minute, a row that
+// waited for it would not end within the test's 20 s.
+func TestCriticalRowSkipsLinger(t *testing.T) {
+	cfg := processor.Config{RateLimit: processor.Unlimited, BatchLinger: time.Minute}
+	s := newStack(t, claysim.Config{RateLimit: -1}, cfg)
+	r := request{priority: subjects.Critical, operation: subjects.Row, key: "urgent", body: `{"table":"leads","row":{"n":1}}`}
+	publish(t, s.js, r)
+	out := s.await(t, []string{r.key}, 20*time.Second)
+	noDLQ(t, out)
 }
 
 // histogramCount returns the observations of a histogram family at or

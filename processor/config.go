@@ -87,7 +87,8 @@ type Config struct {
 	RoutinePollInterval time.Duration
 	// BatchLinger is how long a batch of rows for one table, or of items
 	// for one routine, waits for more requests before it is sent, default
-	// 50 ms. A full batch is sent at once.
+	// 50 ms. A full batch, or one a critical request joins, is sent at
+	// once.
 	BatchLinger time.Duration
 	// PendingCheckInterval is the wait between checks of awaited
 	// callbacks for ones past their deadline, default 5 s.
