@@ -270,6 +270,10 @@ func Default() Config {
 	}
 }
 
+// maxMemoryLimitMB bounds processor.memory_limit_mb at 1 TiB, far above
+// any real limit and far below an overflow of the limit in bytes.
+const maxMemoryLimitMB = 1 << 20
+
 // memoryHeadroomMB is what the derived memory limit allows above the
 // cache's memory budget: the rest of the heap, goroutine stacks and the
 // runtime's own structures.

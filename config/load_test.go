@@ -207,6 +207,7 @@ func TestLoadRejects(t *testing.T) {
 			wants: []string{"tables.leads", "token_env and token_file"},
 		},
 		{name: "memory limit", args: []string{"--memory-limit-mb", "-2"}, wants: []string{"processor.memory_limit_mb", "-1 or more"}},
+		{name: "memory limit too large", args: []string{"--memory-limit-mb", "99999999999999"}, wants: []string{"processor.memory_limit_mb", "at most"}},
 		{name: "duration as a number", file: "processor:\n  ack_wait: 30\n", wants: []string{"line 2", "time.Duration"}},
 	}
 	for _, tt := range tests {

@@ -64,6 +64,9 @@ func (p *Processor) validate() []error {
 	atLeast("processor.max_parked", p.MaxParked, 1)
 	atLeast("processor.guaranteed_share", p.GuaranteedShare, 1)
 	atLeast("processor.memory_limit_mb", p.MemoryLimitMB, -1)
+	if p.MemoryLimitMB > maxMemoryLimitMB {
+		errs = append(errs, fmt.Errorf("%w %s: %d, use at most %d (1 TiB)", ErrInvalid, describeKey("processor.memory_limit_mb"), p.MemoryLimitMB, maxMemoryLimitMB))
+	}
 
 	if p.RateLimit < 0 {
 		errs = append(errs, fmt.Errorf("%w %s: %g, use 0 (no limit) or more", ErrInvalid, describeKey("processor.rate_limit"), p.RateLimit))

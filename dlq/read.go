@@ -54,6 +54,11 @@ type Filter struct {
 	Keys []string
 }
 
+// SelectsAll reports whether f selects every entry.
+func (f Filter) SelectsAll() bool {
+	return f.Class == "" && f.Priority == "" && f.Operation == "" && f.Since.IsZero() && len(f.Keys) == 0
+}
+
 // Subject returns the subject filter of f, always under clay.dlq so that
 // heartbeats are never read as entries.
 func (f Filter) Subject() string {

@@ -112,15 +112,6 @@ func (l *Ledger) Finish(ctx context.Context, c *Claim, result json.RawMessage, r
 	})
 }
 
-// FinishPublished records that the key ended in a result that is already
-// stored in CLAY_RESULTS: Finish and MarkPublished in one write.
-func (l *Ledger) FinishPublished(ctx context.Context, c *Claim, result json.RawMessage, header map[string][]string) error {
-	return l.change(ctx, c, func(r *Record) {
-		r.State, r.Published = Done, true
-		r.Result, r.ResultRef, r.ResultHeader, r.DeadLettered = result, "", header, ""
-	})
-}
-
 // MarkPublished records that the result is stored in CLAY_RESULTS.
 func (l *Ledger) MarkPublished(ctx context.Context, c *Claim) error {
 	return l.change(ctx, c, func(r *Record) { r.Published = true })

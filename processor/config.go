@@ -37,9 +37,6 @@ type Hooks struct {
 	// AfterPublish runs after a result is published and before the
 	// message is acknowledged.
 	AfterPublish func(key string)
-	// AfterSearchPublish runs after a search's result is published and
-	// before the ledger records the key done.
-	AfterSearchPublish func(key string)
 	// BeforeAwait runs after Clay accepted a request whose outcome comes
 	// later, and before its pending record is stored.
 	BeforeAwait func(key string)

@@ -13,9 +13,10 @@ const (
 	// idlePoll is how often an idle consumer looks for messages that no
 	// publish announced, such as redeliveries after a delayed nak.
 	idlePoll = time.Second
-	// wakeRetry is the wait before fetching again after a publish was
-	// announced and the fetch found nothing yet.
-	wakeRetry = 20 * time.Millisecond
+	// wakeRetry is the first wait before fetching again after a publish
+	// was announced and the fetch found nothing yet. It doubles while the
+	// fetches keep finding nothing, up to idlePoll.
+	wakeRetry = 2 * time.Millisecond
 	// fetchErrorPause slows a loop whose fetches fail.
 	fetchErrorPause = time.Second
 )
@@ -56,6 +57,8 @@ func (p *Processor) consumeLoop(ctx, work context.Context, c *consumer) {
 		giveBackTokens(c.operation, tokens, n, got)
 		if got == 0 {
 			p.gate.release(t, c)
+		} else {
+			c.retry = 0
 		}
 		if err != nil && ctx.Err() == nil {
 			p.log.Warn().Err(err).Str("consumer", ConsumerName(c.priority, c.operation)).Msg("fetch failed")
@@ -70,20 +73,24 @@ func (p *Processor) consumeLoop(ctx, work context.Context, c *consumer) {
 // idle waits, holding no worker slot, until a publish on the consumer's
 // subject or the next poll.
 //
-// A publish can be announced before a fetch can get it, so after a wake
-// that fetched nothing the next wait is short.
+// A publish can be announced before JetStream has stored it, so after a
+// wake that fetched nothing the next waits are short, and grow.
 func (c *consumer) idle(ctx context.Context) {
 	wait := idlePoll
-	if c.woken {
-		wait = wakeRetry
+	if c.retry > 0 {
+		wait = c.retry
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
-	c.woken = false
 	select {
 	case <-c.wake:
-		c.woken = true
+		c.retry = wakeRetry
 	case <-t.C:
+		if c.retry > 0 && c.retry < idlePoll {
+			c.retry *= 2
+		} else {
+			c.retry = 0
+		}
 	case <-ctx.Done():
 	}
 }

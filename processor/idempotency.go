@@ -40,7 +40,7 @@ func (p *Processor) claim(ctx context.Context, j *job) bool {
 		j.claim = c
 		return true
 	case ledger.Finished:
-		p.finished(ctx, j, &c.Record)
+		p.finished(ctx, j, c)
 	case ledger.HeldByOther:
 		delay := max(time.Until(c.Record.Lease), p.cfg.RetryBase)
 		j.log.Debug().Str("owner", c.Record.Owner).Dur("delay", delay).Msg("key held by another owner: delayed")
@@ -95,24 +95,22 @@ func (p *Processor) awaitLostCallback(ctx context.Context, j *job) bool {
 	return true
 }
 
-// finished settles a delivery of a key that already ended: a result is
-// published again under the same Nats-Msg-Id, which the stream drops when
-// it has it; a DLQ'd key is only acknowledged.
-func (p *Processor) finished(ctx context.Context, j *job, rec *ledger.Record) {
+// finished settles a delivery of a key that already ended: a result not
+// known to be published is stored once (storeOnce); a DLQ'd key is only
+// acknowledged.
+func (p *Processor) finished(ctx context.Context, j *job, c *ledger.Claim) {
+	rec := &c.Record
 	p.metrics.duplicates.WithLabelValues("ledger").Inc()
 	j.log.Debug().Str("state", string(rec.State)).Msg("key already done: not sent again")
 	if rec.DeadLettered == "" && rec.Result != nil && !rec.Published {
-		msg := nats.NewMsg(subjects.ResultSubject(j.c.priority, j.c.operation))
-		for name, values := range rec.ResultHeader {
-			msg.Header[name] = values
-		}
-		msg.Header.Set(subjects.HeaderMsgID, j.key)
-		msg.Header.Set(subjects.HeaderRequestKey, j.key)
-		msg.Data = rec.Result
-		if err := p.publish(ctx, msg); err != nil {
-			j.log.Error().Err(err).Msg("result not published again: the request will be delivered again")
-			p.requeue(j, err)
+		msg := resultMessage(subjects.ResultSubject(j.c.priority, j.c.operation), j.key, rec.ResultHeader, rec.Result)
+		if err := p.storeOnce(ctx, rec, msg); err != nil {
+			j.log.Error().Err(err).Dur("delay", ledgerRetryDelay).Msg("result not published again: the request will be delivered again")
+			p.nakWithDelay(j, ledgerRetryDelay)
 			return
+		}
+		if err := p.ledger.MarkPublished(ctx, c); err != nil {
+			j.log.Warn().Err(err).Msg("ledger not marked published: a later duplicate looks for the result again")
 		}
 	}
 	p.ack(j)
@@ -126,7 +124,7 @@ func (p *Processor) published(ctx context.Context, j *job) {
 		return
 	}
 	if err := p.ledger.MarkPublished(ctx, j.claim); err != nil {
-		j.log.Warn().Err(err).Msg("ledger not marked published: a later duplicate may publish the result again")
+		j.log.Warn().Err(err).Msg("ledger not marked published: a later duplicate looks for the result before publishing it")
 	}
 }
 
@@ -156,12 +154,11 @@ func (p *Processor) release(ctx context.Context, j *job) {
 }
 
 // ledgerEnd is the end of a key that finish records: a result with its
-// headers, published already or not, or a DLQ class.
+// headers, or a DLQ class.
 type ledgerEnd struct {
-	result    []byte
-	header    nats.Header
-	published bool
-	class     subjects.ErrorClass
+	result []byte
+	header nats.Header
+	class  subjects.ErrorClass
 }
 
 // finish records the key's end in the ledger. It is retried, because a
@@ -174,11 +171,7 @@ func (p *Processor) finish(ctx context.Context, j *job, end ledgerEnd) error {
 	j.claim.Record.CacheKey = j.cacheKey
 	var err error
 	for attempt := 1; attempt <= publishAttempts; attempt++ {
-		if end.published {
-			err = p.ledger.FinishPublished(ctx, j.claim, end.result, end.header)
-		} else {
-			err = p.ledger.Finish(ctx, j.claim, end.result, "", end.header, end.class)
-		}
+		err = p.ledger.Finish(ctx, j.claim, end.result, "", end.header, end.class)
 		if err == nil || errors.Is(err, ledger.ErrLost) {
 			break
 		}

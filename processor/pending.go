@@ -217,7 +217,7 @@ func (p *Processor) publishEnd(ctx context.Context, rec *pendingRecord, claim *l
 		p.metrics.awaited.WithLabelValues(rec.Kind, awaitedDeadLettered).Inc()
 	case recorded.Result != nil && !recorded.Published:
 		msg := resultMessage(rec.ResultSubject, rec.Key, recorded.ResultHeader, recorded.Result)
-		if err := p.publish(ctx, msg); err != nil {
+		if err := p.storeOnce(ctx, &recorded, msg); err != nil {
 			return fmt.Errorf("publish result: %w", err)
 		}
 		if err := p.ledger.MarkPublished(ctx, claim); err != nil {

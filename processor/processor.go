@@ -68,9 +68,10 @@ type consumer struct {
 	// subject, so an idle consumer learns of a publish at once.
 	wake chan struct{}
 	sub  *nats.Subscription
-	// woken tells that the last idle wait ended on a publish; only the
-	// consumer's own loop reads and writes it.
-	woken bool
+	// retry is the next wait after a publish was announced and the fetch
+	// found nothing yet, zero when the last idle wait did not end on a
+	// publish; only the consumer's own loop reads and writes it.
+	retry time.Duration
 }
 
 // New returns a processor that talks to NATS through nc and to Clay through

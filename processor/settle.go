@@ -117,7 +117,7 @@ func (p *Processor) succeed(ctx context.Context, j *job, out *outcome) {
 	if hook := p.cfg.Hooks.AfterPublish; hook != nil {
 		hook(j.key)
 	}
-	p.answered(ctx, j)
+	p.answered(j)
 	p.metrics.countRequest(j, outcomeOK)
 	j.log.Debug().Msg("result published")
 }
@@ -220,11 +220,16 @@ func (p *Processor) ack(j *job) {
 	}
 }
 
-// answered acknowledges a message whose result is stored, then records in
-// the ledger that the result is published.
-func (p *Processor) answered(ctx context.Context, j *job) {
+// answered acknowledges a message whose result is stored, and records in
+// the ledger, off the request's path, that the result is published. Until
+// then a repeat of the key looks for the result before publishing it again.
+func (p *Processor) answered(j *job) {
 	p.ack(j)
-	p.published(ctx, j)
+	p.inflight.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+		defer cancel()
+		p.published(ctx, j)
+	})
 }
 
 // persistTimeout bounds how long a Clay answer in hand is retried into
@@ -258,15 +263,10 @@ func (p *Processor) nakWithDelay(j *job, delay time.Duration) {
 	}
 }
 
-// publishResult stores the result in the ledger and in the result stream,
-// with the request's correlation headers.
-//
-// For a key that may have reached Clay the ledger is written first: a
-// crash in between ends in a republish from the ledger, never in a false
-// unknown outcome. A search's key is never marked sent, since asking Clay
-// again is harmless, so its result is published first and the ledger
-// records it as done and published in one write; a crash in between ends
-// in a new call whose result the stream drops as a duplicate of the first.
+// publishResult records the result in the ledger, then publishes it with
+// the request's correlation headers. Writing the ledger first means a
+// crash in between ends in a republish, never in a false unknown outcome
+// or a second call.
 func (p *Processor) publishResult(ctx context.Context, j *job, res *subjects.Result) error {
 	msg := nats.NewMsg(subjects.ResultSubject(j.c.priority, j.c.operation))
 	for name, values := range j.msg.Headers() {
@@ -284,15 +284,6 @@ func (p *Processor) publishResult(ctx context.Context, j *job, res *subjects.Res
 		return err
 	}
 	msg.Data = data
-	if j.c.operation == subjects.Search {
-		if err := p.publish(ctx, msg); err != nil {
-			return err
-		}
-		if hook := p.cfg.Hooks.AfterSearchPublish; hook != nil {
-			hook(j.key)
-		}
-		return p.finish(ctx, j, ledgerEnd{result: data, header: msg.Header, published: true})
-	}
 	if err := p.finish(ctx, j, ledgerEnd{result: data, header: msg.Header}); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -48,13 +49,18 @@ type replayReport struct {
 
 func dlqReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var rate string
-	var dryRun bool
+	var dryRun, all bool
 	f := newDLQSelectFlags("replay", "replay [flags] [KEY...]", dlqReplayAbout, stderr)
 	f.fs.StringVar(&rate, "rate", "", "replay at most N entries per second, written N or N/s (default: no limit)")
 	f.fs.BoolVar(&dryRun, "dry-run", false, "print what would be replayed, under which keys, and change nothing")
+	f.fs.BoolVar(&all, "all", false, "replay every entry; without a filter, a key or --dry-run, replay needs it")
 	filter, err := f.parseFilter(args)
 	if err != nil {
 		return err
+	}
+	if filter.SelectsAll() && !all && !dryRun {
+		return &exitError{code: exitDLQUsage,
+			err: errors.New("replay without a filter or a key would republish every DLQ entry; add --all to replay them all, or --dry-run to list them first")}
 	}
 	perSecond, err := parseRate(rate)
 	if err != nil {

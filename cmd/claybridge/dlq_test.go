@@ -112,6 +112,16 @@ func TestDLQCommandsOnManyEntries(t *testing.T) {
 		}
 	})
 
+	t.Run("unfiltered replay needs --all", func(t *testing.T) {
+		got := runCLI(t, "dlq", "replay")
+		if got.code != exitDLQUsage || !strings.Contains(got.stderr, "--all") {
+			t.Errorf("dlq replay without a filter: exit status %d, stderr:\n%s\nwant %d and a hint at --all", got.code, got.stderr, exitDLQUsage)
+		}
+		if n := len(s.entries(t, dlq.Filter{})); n != rejected+invalid {
+			t.Errorf("%d DLQ entries after the refused replay, want %d", n, rejected+invalid)
+		}
+	})
+
 	t.Run("replay dry run", func(t *testing.T) {
 		got := runCLI(t, "dlq", "replay", "--dry-run", "--json", "--class", "clay_rejected")
 		reports := decodeReplay(t, got)

@@ -146,6 +146,7 @@ func (r *runner) limitMemory(log zerolog.Logger) {
 		return
 	}
 	if limit == 0 {
+		log.Info().Msg("no soft memory limit: processor.memory_limit_mb is -1 or the cache is off")
 		return
 	}
 	debug.SetMemoryLimit(limit)
