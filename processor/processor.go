@@ -166,6 +166,10 @@ func (p *Processor) Setup(ctx context.Context) error {
 			}
 			p.consumers = append(p.consumers, c)
 			p.log.Info().Str("consumer", ConsumerName(prio, op)).Msg("consumer bound")
+			if info := cons.CachedInfo(); info.Paused && info.Config.PauseUntil != nil {
+				p.log.Warn().Str("consumer", ConsumerName(prio, op)).Time("until", info.Config.PauseUntil.UTC()).
+					Msgf("consumer paused: its requests wait until then, or until claybridge resume %s %s", prio, op)
+			}
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -54,6 +55,9 @@ func (p *Processor) settle(work context.Context, j *job, out *outcome, err error
 	switch {
 	case clayErr != nil && clayErr.OutcomeUnknown() && j.c.operation != subjects.Search:
 		p.metrics.unknownOutcomes.Inc()
+		if work.Err() != nil {
+			err = fmt.Errorf("%w, which canceled the call after the shutdown grace: %w", errShutdown, err)
+		}
 		p.deadLetter(ctx, j, subjects.ClassOutcomeUnknown, err)
 	case work.Err() != nil:
 		if clayErr != nil && !clayErr.MayHaveReached {

@@ -76,6 +76,14 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configure embedded NATS: %w", err)
 	}
+	if port != server.RANDOM_PORT {
+		// The server only logs a failed listen, so check the address first.
+		probe, err := net.Listen("tcp", net.JoinHostPort(host, portText))
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS cannot listen on %s: %w. Pick another --nats-listen or stop what uses it", cfg.Listen, err)
+		}
+		_ = probe.Close()
+	}
 	go srv.Start()
 	if !srv.ReadyForConnections(15 * time.Second) {
 		srv.Shutdown()
