@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/spf13/pflag"
 
 	"github.com/claybridge/claybridge/internal/bench"
 )
@@ -66,11 +63,8 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&o.natsServer, "nats-server", "", "`PATH` of the nats-server binary for the memory case (default: go tool -n nats-server; \"embedded\" for a server in this process)")
 	fs.StringVar(&o.logPath, "log", "", "write warnings of the in-process processors and simulators to `FILE`")
 
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return err
-		}
-		return &exitError{code: exitBenchUsage, err: err}
+	if err := parseFlags(fs, args, exitBenchUsage); err != nil {
+		return err
 	}
 	if err := o.check(fs.Args()); err != nil {
 		return &exitError{code: exitBenchUsage, err: err}

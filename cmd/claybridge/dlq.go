@@ -142,7 +142,7 @@ func newDLQFlags(name, synopsis, about string, stderr io.Writer) *dlqFlags {
 func (f *dlqFlags) parse(args []string) error {
 	f.fs.BoolVar(&f.json, "json", false, "print one JSON array instead of text")
 	f.loader = natsLoader(f.fs)
-	return f.fs.Parse(args)
+	return parseFlags(f.fs, args, exitDLQUsage)
 }
 
 // dlqSelectFlags are the flags of a subcommand that selects entries with

@@ -69,7 +69,7 @@ func forgetCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := newFlagSet("forget", "forget [flags] KEY...", forgetAbout, stderr)
 	asJSON := fs.Bool("json", false, "print one JSON array, one object per key")
 	loader := natsLoader(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, exitForgetUsage); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {

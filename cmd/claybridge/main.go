@@ -100,6 +100,17 @@ func usage(w io.Writer) {
 
 // newFlagSet returns a flag set whose usage names the command and, when
 // about is set, explains it before the flags.
+// parseFlags parses args into fs. A parse error, such as an unknown flag
+// or a bad value, exits with code, the command's status for invalid
+// arguments; --help is passed on as pflag.ErrHelp.
+func parseFlags(fs *pflag.FlagSet, args []string, code int) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, pflag.ErrHelp) {
+		return err
+	}
+	return &exitError{code: code, err: err}
+}
+
 func newFlagSet(name, synopsis, about string, stderr io.Writer) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -63,7 +63,7 @@ func pauseOrResume(ctx context.Context, name, about string, args []string, stdou
 	}
 	asJSON := fs.Bool("json", false, "print one JSON array, one object per consumer")
 	loader := natsLoader(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, exitPauseUsage); err != nil {
 		return err
 	}
 	consumers, err := pauseTargets(fs.Args())

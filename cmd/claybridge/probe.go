@@ -29,7 +29,7 @@ Exit status: 0 a 2xx response, 1 any other response or no response within
 func probeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("probe", "probe [flags] URL", probeAbout, stderr)
 	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the response")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, exitProbeUsage); err != nil {
 		return err
 	}
 	target, err := probeURL(fs.Args())

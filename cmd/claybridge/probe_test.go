@@ -61,3 +61,24 @@ func TestProbeExitStatus(t *testing.T) {
 		})
 	}
 }
+
+// A bad flag is an invalid argument: exit status 2, before any connection
+// is tried, in every command that documents 2 for invalid arguments.
+func TestBadFlagsExitTwo(t *testing.T) {
+	tests := [][]string{
+		{"submit", "--no-such-flag", "row", "{}"},
+		{"results", "--since", "5x", "k"},
+		{"forget", "--no-such-flag", "k"},
+		{"pause", "--no-such-flag", "bulk", "row"},
+		{"dlq", "list", "--no-such-flag"},
+		{"probe", "--no-such-flag"},
+		{"bench", "--no-such-flag"},
+	}
+	for _, args := range tests {
+		t.Run(strings.Join(args[:2], " "), func(t *testing.T) {
+			if got := runCLI(t, args...); got.code != 2 {
+				t.Errorf("claybridge %v: exit status %d, want 2; stderr:\n%s", args, got.code, got.stderr)
+			}
+		})
+	}
+}

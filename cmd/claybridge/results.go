@@ -77,7 +77,7 @@ func resultsCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := newFlagSet("results", "results [flags] KEY...", resultsAbout, stderr)
 	asJSON := fs.Bool("json", false, "print one JSON array, one object per key")
 	loader := natsLoader(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, exitResultsUsage); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {

@@ -86,7 +86,7 @@ func submitCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long --wait waits")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of text")
 	loader := config.NewLoader(fs, config.NATSClientKeys()...)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, exitSubmitUsage); err != nil {
 		return err
 	}
 	req, err := o.request(fs.Args())
