@@ -205,7 +205,7 @@ func (p *Processor) Run(ctx context.Context, grace time.Duration) error {
 	for _, c := range p.consumers {
 		_ = c.sub.Unsubscribe()
 	}
-	p.log.Info().Dur("grace", grace).Msg("stopping: no new fetches, waiting for in-flight work")
+	p.log.Info().Str("grace", grace.String()).Msg("stopping: no new fetches, waiting for in-flight work")
 	loops.Wait()
 	p.waitInflight(grace, cancelWork)
 	p.releaseParked()
@@ -228,7 +228,7 @@ func (p *Processor) waitInflight(grace time.Duration, cancelWork context.CancelF
 	select {
 	case <-done:
 	case <-time.After(grace):
-		p.log.Warn().Dur("grace", grace).Msg("grace period over: canceling in-flight work")
+		p.log.Warn().Str("grace", grace.String()).Msg("grace period over: canceling in-flight work")
 		cancelWork()
 		<-done
 	}

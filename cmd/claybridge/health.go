@@ -9,7 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/claybridge/claybridge/dlq"
+	"github.com/claybridge/claybridge/processor"
 	"github.com/claybridge/claybridge/subjects"
 )
 
@@ -27,7 +30,8 @@ instance that stopped drops out once its last one expires. A heartbeat
 older than %d times its instance's interval does not count as live; the
 interval is the time between the instance's last two heartbeats, or %s
 when only one is stored. The overall state is the worst of the live
-instances' states.
+instances' states. The text output also lists paused request consumers,
+whose requests wait while every instance stays healthy.
 
 The NATS connection comes from the same settings as submit's (--nats-url,
 NATS_URL, --config, ...).
@@ -76,8 +80,27 @@ func healthCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	} else {
 		printHealth(stdout, reports, *instance)
+		printPaused(ctx, stdout, js)
 	}
 	return healthExit(reports)
+}
+
+// printPaused lists the paused request consumers, which no heartbeat
+// shows. Their requests wait until the pause ends. A consumer that cannot
+// be read is left out.
+func printPaused(ctx context.Context, w io.Writer, js jetstream.JetStream) {
+	for _, prio := range subjects.Priorities {
+		for _, op := range subjects.Operations {
+			cons, err := js.Consumer(ctx, subjects.StreamRequests, processor.ConsumerName(prio, op))
+			if err != nil {
+				continue
+			}
+			if info := cons.CachedInfo(); info.Paused && info.Config.PauseUntil != nil {
+				fmt.Fprintf(w, "paused: %s %s until %s (claybridge resume %s %s)\n",
+					prio, op, info.Config.PauseUntil.UTC().Format(time.RFC3339), prio, op)
+			}
+		}
+	}
 }
 
 // healthReports builds the report of instance's heartbeat, or of every

@@ -30,6 +30,9 @@ func TestPauseHoldsRequestsUntilResume(t *testing.T) {
 	if info, err := cons.Info(context.Background()); err != nil || !info.Paused {
 		t.Fatalf("consumer info: paused %v (%v), want paused on the server", info != nil && info.Paused, err)
 	}
+	if got := runCLI(t, "health"); !strings.Contains(got.stdout, "paused: normal row until ") {
+		t.Errorf("health output does not list the paused consumer:\n%s%s", got.stdout, got.stderr)
+	}
 
 	s.publish(t, subjects.Normal, subjects.Row, "paused-1", rowBody(1), nil)
 	s.publish(t, subjects.Normal, subjects.Search, "unpaused-1", `{"source_type":"people","filters":{"job_title":"CEO"},"limit":1}`, nil)
