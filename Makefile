@@ -37,7 +37,7 @@ itest:
 
 ## bench: throughput, added latency, rate-budget use, priority isolation,
 ## fallback latency, memory and scaling (docs/benchmarks.md); the figures go
-## to $(BIN)/bench.json too. About four minutes on 2 cores;
+## to $(BIN)/bench.json too. About two and a half minutes on 2 cores;
 ## "make bench BENCH_FLAGS=--quick" runs every case small, in under a minute.
 BENCH_FLAGS ?=
 bench: build

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -201,15 +200,9 @@ func TestCallbackAfterSenderDied(t *testing.T) {
 			simCfg := claysim.Config{RateLimit: -1, CallbackMode: tt.mode, CallbackDelay: 2 * time.Second}
 			s := &stack{nc: nc, js: testenv.JetStream(t, nc), sim: testenv.Sim(t, simCfg)}
 			l := startListener(t, nc)
-			var once sync.Once
-			crashed := make(chan struct{})
-			hang := make(chan struct{})
-			t.Cleanup(func() { close(hang) })
+			hook, crashed := crashPoint(t)
 			first := processor.Config{Instance: "dies", AckWait: time.Second, Lease: time.Second, RateLimit: processor.Unlimited,
-				Hooks: processor.Hooks{BeforeAwait: func(string) {
-					once.Do(func() { close(crashed) })
-					<-hang
-				}}}
+				Hooks: processor.Hooks{BeforeAwait: hook}}
 			firstConn := testenv.Connect(t, natsURL(nc))
 			dying := testproc.Start(t, firstConn, s.sim.URL(), callbackConfig(first, s.sim, l))
 			keys := enrichRows(t, s, "lost", 1)

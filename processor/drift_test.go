@@ -1,10 +1,8 @@
 package processor_test
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,24 +14,6 @@ import (
 	"github.com/claybridge/claybridge/processor"
 	"github.com/claybridge/claybridge/subjects"
 )
-
-// lockedBuffer collects log lines written from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestDriftReportedThenMigrated(t *testing.T) {
 	_, nc := testenv.NATS(t)
@@ -59,7 +39,7 @@ func TestDriftReportedThenMigrated(t *testing.T) {
 		return info.Config.MaxDeliver, info.Paused
 	}
 
-	logs := &lockedBuffer{}
+	logs := &testenv.LockedBuffer{}
 	reported := processor.Config{Instance: "reported", MaxDeliver: 7, Logger: zerolog.New(logs)}
 	testproc.Start(t, nc, sim.URL(), reported).Stop(t)
 	if got, _ := maxDeliver(); got != processor.DefaultMaxDeliver {

@@ -18,18 +18,7 @@ import (
 const heartbeatTTLFactor = 3
 
 func (p *Processor) heartbeatLoop(ctx context.Context) {
-	ticker := time.NewTicker(p.cfg.HeartbeatInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			if err := p.publishHeartbeat(ctx); err != nil && ctx.Err() == nil {
-				p.log.Warn().Err(err).Msg("heartbeat not published")
-			}
-		}
-	}
+	p.every(ctx, p.cfg.HeartbeatInterval, p.publishHeartbeat, "heartbeat not published")
 }
 
 func (p *Processor) publishHeartbeat(ctx context.Context) error {

@@ -134,19 +134,27 @@ func TestRedeliveryMidCallDoesNotResend(t *testing.T) {
 
 func natsURL(nc *nats.Conn) string { return nc.ConnectedUrl() }
 
+// crashPoint returns a hook that stands for a crash at its point: its first
+// call closes crashed, and every call blocks until the test ends, so the
+// processor goes no further than the hook.
+func crashPoint(t *testing.T) (hook func(string), crashed <-chan struct{}) {
+	var once sync.Once
+	signal := make(chan struct{})
+	hang := make(chan struct{})
+	t.Cleanup(func() { close(hang) })
+	return func(string) {
+		once.Do(func() { close(signal) })
+		<-hang
+	}, signal
+}
+
 func TestCrashBeforeAckRepublishesResult(t *testing.T) {
 	_, nc := testenv.NATS(t)
 	js := testenv.JetStream(t, nc)
 	sim := testenv.Sim(t, claysim.Config{RateLimit: -1})
-	var once sync.Once
-	crashed := make(chan struct{})
-	hang := make(chan struct{})
-	t.Cleanup(func() { close(hang) })
+	hook, crashed := crashPoint(t)
 	first := processor.Config{Instance: "crashes", AckWait: time.Second, Lease: time.Second,
-		Hooks: processor.Hooks{AfterPublish: func(string) {
-			once.Do(func() { close(crashed) })
-			<-hang
-		}}}
+		Hooks: processor.Hooks{AfterPublish: hook}}
 	firstConn := testenv.Connect(t, natsURL(nc))
 	crashing := testproc.Start(t, firstConn, sim.URL(), first)
 	reqs := writes("crash-ack", 1)
@@ -170,15 +178,9 @@ func TestCrashPastWindowStoresOneResult(t *testing.T) {
 	_, nc := testenv.NATS(t)
 	js := testenv.JetStream(t, nc)
 	sim := testenv.Sim(t, claysim.Config{RateLimit: -1})
-	var once sync.Once
-	crashed := make(chan struct{})
-	hang := make(chan struct{})
-	t.Cleanup(func() { close(hang) })
+	hook, crashed := crashPoint(t)
 	first := processor.Config{Instance: "crashes", AckWait: time.Second, Lease: time.Second, DuplicateWindow: minWindow,
-		Hooks: processor.Hooks{AfterPublish: func(string) {
-			once.Do(func() { close(crashed) })
-			<-hang
-		}}}
+		Hooks: processor.Hooks{AfterPublish: hook}}
 	firstConn := testenv.Connect(t, natsURL(nc))
 	crashing := testproc.Start(t, firstConn, sim.URL(), first)
 	s := &stack{nc: nc, js: js, sim: sim}

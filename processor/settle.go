@@ -111,7 +111,9 @@ func (p *Processor) succeed(ctx context.Context, j *job, out *outcome) {
 	}
 	// The cache write is independent of the result's, so they overlap.
 	var cached sync.WaitGroup
-	cached.Go(func() { p.remember(ctx, j, out) })
+	if j.cacheKey != "" {
+		cached.Go(func() { p.remember(ctx, j, out) })
+	}
 	defer cached.Wait()
 	if err := p.persistResult(j, &res); err != nil {
 		j.log.Error().Err(err).Msg("result not stored: the request will be delivered again")

@@ -33,7 +33,7 @@ func (p *Processor) storeOnce(ctx context.Context, rec *ledger.Record, msg *nats
 	if time.Since(rec.Updated) < window-clockMargin {
 		return p.publish(ctx, msg)
 	}
-	found, err := p.resultStored(ctx, stream, rec)
+	found, err := p.resultStored(ctx, rec)
 	if err != nil {
 		return err
 	}
@@ -52,11 +52,11 @@ var errScanDone = errors.New("search of the result stream done")
 // record's key. A result is published after the ledger records it done,
 // within persistTimeout, so only results stored in that span after the
 // record's last change are read, headers only.
-func (p *Processor) resultStored(ctx context.Context, stream jetstream.Stream, rec *ledger.Record) (bool, error) {
+func (p *Processor) resultStored(ctx context.Context, rec *ledger.Record) (bool, error) {
 	since := rec.Updated.Add(-clockMargin)
 	until := rec.Updated.Add(persistTimeout + settleTimeout + clockMargin)
 	found := false
-	cfg := scan.Config{Stream: stream.CachedInfo().Config.Name, Since: since, HeadersOnly: true,
+	cfg := scan.Config{Stream: subjects.StreamResults, Since: since, HeadersOnly: true,
 		Filters: []string{subjects.ResultSubject(rec.Priority, rec.Operation)}}
 	err := scan.Stream(ctx, p.js, cfg, func(msg jetstream.Msg) error {
 		if msg.Headers().Get(subjects.HeaderRequestKey) == rec.Key {

@@ -22,15 +22,21 @@ const maxSweptPerConsumer = 1000
 
 // sweepLoop runs sweep every SweepInterval until ctx ends.
 func (p *Processor) sweepLoop(ctx context.Context) {
-	ticker := time.NewTicker(p.cfg.SweepInterval)
+	p.every(ctx, p.cfg.SweepInterval, p.Sweep, "sweep failed: it runs again next interval")
+}
+
+// every calls run each interval until ctx ends, and logs failure with
+// the error of a run that failed.
+func (p *Processor) every(ctx context.Context, interval time.Duration, run func(context.Context) error, failure string) {
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			if err := p.Sweep(ctx); err != nil && ctx.Err() == nil {
-				p.log.Warn().Err(err).Msg("sweep failed: it runs again next interval")
+			if err := run(ctx); err != nil && ctx.Err() == nil {
+				p.log.Warn().Err(err).Msg(failure)
 			}
 		}
 	}

@@ -29,8 +29,9 @@ server, which must carry no other claybridge traffic, and a running claysim,
 which they reconfigure. The memory case runs "claybridge run" from this
 binary as a child process, with nats-server (from --nats-server) as another.
 
-A full run takes about four minutes on 2 cores; --quick runs every case
-small, in under a minute, to check the harness rather than claybridge.
+A full run takes about two and a half minutes on 2 cores. --quick runs
+every case small, in under a minute, to check the harness rather than
+claybridge.
 
 Exit status: 0 when every case ran, whether or not targets were met; 1
 error; 2 invalid flags or arguments.`

@@ -42,10 +42,10 @@ func natsCLI(t *testing.T) string {
 
 // startRun starts "claybridge run" with args and returns its log buffer;
 // the process is killed when the test ends.
-func startRun(t *testing.T, bin string, args ...string) (*exec.Cmd, *syncBuffer) {
+func startRun(t *testing.T, bin string, args ...string) (*exec.Cmd, *testenv.LockedBuffer) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"run"}, args...)...)
-	logs := &syncBuffer{}
+	logs := &testenv.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.Env = append(os.Environ(), "NATS_URL=")
 	if err := cmd.Start(); err != nil {
@@ -162,29 +162,4 @@ func waitExit(cmd *exec.Cmd, timeout time.Duration) error {
 	case <-time.After(timeout):
 		return fmt.Errorf("still running after %s", timeout)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's output and the test.
-type syncBuffer struct {
-	mu  chan struct{}
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) lock() {
-	if b.mu == nil {
-		b.mu = make(chan struct{}, 1)
-	}
-	b.mu <- struct{}{}
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.lock()
-	defer func() { <-b.mu }()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.lock()
-	defer func() { <-b.mu }()
-	return b.buf.String()
 }

@@ -182,11 +182,23 @@ func (f *dlqFlags) connect(name string) (func(), jetstream.JetStream, error) {
 	return nc.Close, js, nil
 }
 
-// listEntries lists the entries of filter, headers only, with progress.
-func listEntries(ctx context.Context, js jetstream.JetStream, filter dlq.Filter, stderr io.Writer) ([]dlq.Entry, error) {
+// selectEntries opens JetStream for a dlq subcommand and lists the
+// entries of filter, headers only, with progress. The caller closes the
+// connection with closeConn.
+func (f *dlqSelectFlags) selectEntries(ctx context.Context, name string, filter dlq.Filter, stderr io.Writer) (
+	closeConn func(), js jetstream.JetStream, entries []dlq.Entry, err error) {
+	closeConn, js, err = f.connect(name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	bar := newProgress(stderr, "reading "+subjects.StreamDLQ)
-	defer bar.finish()
-	return dlq.List(ctx, js, filter, dlq.ListConfig{HeadersOnly: true, Progress: bar.scanned})
+	entries, err = dlq.List(ctx, js, filter, dlq.ListConfig{HeadersOnly: true, Progress: bar.scanned})
+	bar.finish()
+	if err != nil {
+		closeConn()
+		return nil, nil, nil, err
+	}
+	return closeConn, js, entries, nil
 }
 
 func dlqList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -196,15 +208,11 @@ func dlqList(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 
-	closeConn, js, err := f.connect("list")
+	closeConn, _, entries, err := f.selectEntries(ctx, "list", filter, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeConn()
-	entries, err := listEntries(ctx, js, filter, stderr)
-	if err != nil {
-		return err
-	}
 	if f.json {
 		return printJSON(stdout, nonNil(entries))
 	}

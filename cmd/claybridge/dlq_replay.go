@@ -67,15 +67,11 @@ func dlqReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return &exitError{code: exitDLQUsage, err: err}
 	}
 
-	closeConn, js, err := f.connect("replay")
+	closeConn, js, entries, err := f.selectEntries(ctx, "replay", filter, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeConn()
-	entries, err := listEntries(ctx, js, filter, stderr)
-	if err != nil {
-		return err
-	}
 
 	bar := newProgress(stderr, "replaying")
 	replayed, err := dlq.Replay(ctx, js, entries, dlq.ReplayConfig{Rate: perSecond, DryRun: dryRun, Progress: bar.update})
@@ -177,15 +173,11 @@ func dlqPurge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
-	closeConn, js, err := f.connect("purge")
+	closeConn, js, entries, err := f.selectEntries(ctx, "purge", filter, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeConn()
-	entries, err := listEntries(ctx, js, filter, stderr)
-	if err != nil {
-		return err
-	}
 	if !yes {
 		return &exitError{code: exitDLQUsage,
 			err: fmt.Errorf("purge would delete %d DLQ entries; add --yes to delete them", len(entries))}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,8 +31,8 @@ func runCLI(t *testing.T, args ...string) cliResult {
 type runningCLI struct {
 	cancel context.CancelFunc
 	done   chan int
-	stdout lockedBuffer
-	logs   lockedBuffer
+	stdout testenv.LockedBuffer
+	logs   testenv.LockedBuffer
 }
 
 // startCLI runs claybridge with args in-process and waits until /readyz
@@ -79,22 +78,4 @@ func writeConfigFile(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// lockedBuffer is a buffer that a running command and the test share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

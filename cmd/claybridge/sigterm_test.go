@@ -26,7 +26,7 @@ func TestSIGTERMFinishesCallsInFlight(t *testing.T) {
 	cmd := exec.Command(bin, "run", "--embedded-nats", "--nats-listen", natsAddr, "--data-dir", dataDir,
 		"--clay-url", sim.URL(), "--http-listen", testenv.FreeAddr(t), "--log-format", "json")
 	cmd.Env = append(os.Environ(), "NATS_URL=", "CLAYBRIDGE_CLAY_API_KEY=test-key")
-	logs := &syncBuffer{}
+	logs := &testenv.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -60,8 +60,8 @@ type Sizes struct {
 	ScalingRun time.Duration `json:"scaling_run_ns"`
 }
 
-// DefaultSizes returns the sizes of a full run, about four minutes on a
-// quiet 2-core machine.
+// DefaultSizes returns the sizes of a full run, about two and a half
+// minutes on a quiet 2-core machine.
 func DefaultSizes() Sizes {
 	return Sizes{
 		Requests:        50_000,

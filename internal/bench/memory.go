@@ -63,11 +63,7 @@ func (b *bench) memory(ctx context.Context) error {
 	}
 	defer sim.close()
 
-	if err := b.setupStreams(ctx, env.url, sim, processor.Config{}); err != nil {
-		return err
-	}
-
-	nc, js, err := connectJetStream(env.url, "load")
+	nc, js, err := b.setupLoad(ctx, env.url, sim, processor.Config{})
 	if err != nil {
 		return err
 	}

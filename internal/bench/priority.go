@@ -47,11 +47,7 @@ func (b *bench) priority(ctx context.Context) error {
 	defer env.stop()
 
 	cfg := processorConfig(nil, true)
-	if err := b.setupStreams(ctx, env.natsURL, env.sim, cfg); err != nil {
-		return err
-	}
-
-	nc, js, err := connectJetStream(env.natsURL, "load")
+	nc, js, err := b.setupLoad(ctx, env.natsURL, env.sim, cfg)
 	if err != nil {
 		return err
 	}

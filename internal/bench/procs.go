@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/claybridge/claybridge/clay"
@@ -97,6 +98,15 @@ func stopAll(procs []*runningProcessor) {
 	for range procs {
 		<-done
 	}
+}
+
+// setupLoad creates claybridge's streams with cfg's settings, then
+// connects the load generator.
+func (b *bench) setupLoad(ctx context.Context, natsURL string, sim *simulator, cfg processor.Config) (*nats.Conn, jetstream.JetStream, error) {
+	if err := b.setupStreams(ctx, natsURL, sim, cfg); err != nil {
+		return nil, nil, err
+	}
+	return connectJetStream(natsURL, "load")
 }
 
 // setupStreams creates claybridge's streams, buckets and consumers with

@@ -42,11 +42,7 @@ func (b *bench) scaling(ctx context.Context) error {
 	}
 	defer env.stop()
 
-	if err := b.setupStreams(ctx, env.natsURL, env.sim, processorConfig(nil, false)); err != nil {
-		return err
-	}
-
-	nc, js, err := connectJetStream(env.natsURL, "load")
+	nc, js, err := b.setupLoad(ctx, env.natsURL, env.sim, processorConfig(nil, false))
 	if err != nil {
 		return err
 	}
