@@ -274,9 +274,9 @@ func Default() Config {
 // any real limit and far below an overflow of the limit in bytes.
 const maxMemoryLimitMB = 1 << 20
 
-// memoryHeadroomMB is what the derived memory limit allows above the
-// cache's memory budget: the rest of the heap, goroutine stacks and the
-// runtime's own structures.
+// memoryHeadroomMB is the part of the derived memory limit above the
+// cache's memory budget, for the rest of the heap, goroutine stacks and
+// the runtime's own structures.
 const memoryHeadroomMB = 40
 
 // MemoryLimit returns the soft memory limit for the Go runtime in bytes,

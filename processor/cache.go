@@ -82,7 +82,7 @@ func (p *Processor) publishCached(work context.Context, j *job, entry fallback.E
 		j.log.Error().Err(err).Msg("cached result not published: the request takes its normal path")
 		return false
 	}
-	p.answered(j)
+	p.ackStoredResult(j)
 	outcome := outcomeCache
 	if status == subjects.StatusFallback {
 		outcome = outcomeFallback

@@ -95,9 +95,9 @@ func (p *Processor) awaitLostCallback(ctx context.Context, j *job) bool {
 	return true
 }
 
-// finished settles a delivery of a key that already ended: a result not
-// known to be published is stored once (storeOnce); a DLQ'd key is only
-// acknowledged.
+// finished settles a delivery of a key that already ended. A result not
+// known to be published is stored once (storeOnce), and a DLQ'd key is
+// only acknowledged.
 func (p *Processor) finished(ctx context.Context, j *job, c *ledger.Claim) {
 	rec := &c.Record
 	p.metrics.duplicates.WithLabelValues("ledger").Inc()

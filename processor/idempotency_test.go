@@ -134,9 +134,9 @@ func TestRedeliveryMidCallDoesNotResend(t *testing.T) {
 
 func natsURL(nc *nats.Conn) string { return nc.ConnectedUrl() }
 
-// crashPoint returns a hook that stands for a crash at its point: its first
-// call closes crashed, and every call blocks until the test ends, so the
-// processor goes no further than the hook.
+// crashPoint returns a hook that simulates a crash where it is called. Its
+// first call closes crashed, and every call blocks until the test ends, so
+// the processor goes no further than the hook.
 func crashPoint(t *testing.T) (hook func(string), crashed <-chan struct{}) {
 	var once sync.Once
 	signal := make(chan struct{})

@@ -69,8 +69,8 @@ type consumer struct {
 	wake chan struct{}
 	sub  *nats.Subscription
 	// retry is the next wait after a publish was announced and the fetch
-	// found nothing yet, zero when the last idle wait did not end on a
-	// publish; only the consumer's own loop reads and writes it.
+	// found nothing yet. It is zero when the last idle wait did not end on
+	// a publish. Only the consumer's own loop reads and writes it.
 	retry time.Duration
 }
 

@@ -123,7 +123,7 @@ func (p *Processor) succeed(ctx context.Context, j *job, out *outcome) {
 	if hook := p.cfg.Hooks.AfterPublish; hook != nil {
 		hook(j.key)
 	}
-	p.answered(j)
+	p.ackStoredResult(j)
 	p.metrics.countRequest(j, outcomeOK)
 	j.log.Debug().Msg("result published")
 }
@@ -217,19 +217,22 @@ func (p *Processor) deadLetter(ctx context.Context, j *job, class subjects.Error
 }
 
 // ack acknowledges a settled message without waiting for the server to
-// confirm it. An ack that is lost only leads to a redelivery, which finds
-// the key done in the ledger and is acknowledged again without calling
-// Clay; the processor flushes its connection before it stops.
+// confirm it, and the processor flushes its connection before it stops. A
+// lost ack leads to a redelivery. A keyed request's redelivery finds its
+// key done in the ledger, so Clay is not called again. A keyless search is
+// sent again, and the stream drops its second result, which has the same
+// Nats-Msg-Id, within the duplicate window.
 func (p *Processor) ack(j *job) {
 	if err := j.msg.Ack(); err != nil {
 		j.log.Error().Err(err).Msg("ack not sent: the request will be delivered again")
 	}
 }
 
-// answered acknowledges a message whose result is stored, and records in
-// the ledger, off the request's path, that the result is published. Until
-// then a repeat of the key looks for the result before publishing it again.
-func (p *Processor) answered(j *job) {
+// ackStoredResult acknowledges a message whose result is stored. It then
+// records in the ledger, off the request's path, that the result is
+// published. Until then a repeat of the key looks for the result before
+// publishing it again.
+func (p *Processor) ackStoredResult(j *job) {
 	p.ack(j)
 	p.inflight.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)

@@ -52,6 +52,10 @@ var errScanDone = errors.New("search of the result stream done")
 // record's key. A result is published after the ledger records it done,
 // within persistTimeout, so only results stored in that span after the
 // record's last change are read, headers only.
+//
+// NOTE: the search reads every result header of the key's priority and
+// operation stored in that span of about two and a half minutes. Its
+// duration at thousands of results per second was not measured.
 func (p *Processor) resultStored(ctx context.Context, rec *ledger.Record) (bool, error) {
 	since := rec.Updated.Add(-clockMargin)
 	until := rec.Updated.Add(persistTimeout + settleTimeout + clockMargin)

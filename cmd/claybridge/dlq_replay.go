@@ -60,7 +60,7 @@ func dlqReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if filter.SelectsAll() && !all && !dryRun {
 		return &exitError{code: exitDLQUsage,
-			err: errors.New("replay without a filter or a key would republish every DLQ entry; add --all to replay them all, or --dry-run to list them first")}
+			err: errors.New("replay without a filter or a key would republish every DLQ entry: add --all to replay them all, or --dry-run to list them first")}
 	}
 	perSecond, err := parseRate(rate)
 	if err != nil {

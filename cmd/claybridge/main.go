@@ -102,7 +102,7 @@ func usage(w io.Writer) {
 // about is set, explains it before the flags.
 // parseFlags parses args into fs. A parse error, such as an unknown flag
 // or a bad value, exits with code, the command's status for invalid
-// arguments; --help is passed on as pflag.ErrHelp.
+// arguments. A request for --help is returned as pflag.ErrHelp.
 func parseFlags(fs *pflag.FlagSet, args []string, code int) error {
 	err := fs.Parse(args)
 	if err == nil || errors.Is(err, pflag.ErrHelp) {

@@ -142,7 +142,7 @@ func (r *runner) run(ctx context.Context, log zerolog.Logger) error {
 func (r *runner) limitMemory(log zerolog.Logger) {
 	limit := r.cfg.MemoryLimit()
 	if env := os.Getenv("GOMEMLIMIT"); env != "" {
-		log.Info().Str("GOMEMLIMIT", env).Msg("memory limit taken from GOMEMLIMIT; processor.memory_limit_mb is ignored")
+		log.Info().Str("GOMEMLIMIT", env).Msg("memory limit taken from GOMEMLIMIT, so processor.memory_limit_mb is ignored")
 		return
 	}
 	if limit == 0 {

@@ -129,7 +129,7 @@ func (b *bench) recordOverhead(sim *simulator, consume float64, base, e2e, off d
 	}
 }
 
-// cpuScope says what the CPU figures include.
+// cpuScope describes what the CPU figures include.
 func cpuScope(remoteNATS, remoteClay bool) string {
 	scope := "bench process while draining the backlog: the consumer"
 	if !remoteNATS {

@@ -80,7 +80,7 @@ func Start(cfg Config) (*Server, error) {
 		// The server only logs a failed listen, so check the address first.
 		probe, err := net.Listen("tcp", net.JoinHostPort(host, portText))
 		if err != nil {
-			return nil, fmt.Errorf("embedded NATS cannot listen on %s: %w. Pick another --nats-listen or stop what uses it", cfg.Listen, err)
+			return nil, fmt.Errorf("embedded NATS cannot listen on %s (pick another --nats-listen or stop what uses it): %w", cfg.Listen, err)
 		}
 		_ = probe.Close()
 	}

@@ -108,17 +108,17 @@ func TestStartRejectsIncompleteCredentials(t *testing.T) {
 }
 
 func TestStartRejectsTakenPort(t *testing.T) {
-	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	defer taken.Close()
-	srv, err := Start(Config{Listen: taken.Addr().String(), DataDir: t.TempDir()})
+	defer busy.Close()
+	srv, err := Start(Config{Listen: busy.Addr().String(), DataDir: t.TempDir()})
 	if err == nil {
 		srv.Stop()
 		t.Fatal("Start succeeded on a taken port, want an error")
 	}
-	if !strings.Contains(err.Error(), "cannot listen on "+taken.Addr().String()) {
+	if !strings.Contains(err.Error(), "cannot listen on "+busy.Addr().String()) {
 		t.Errorf("error %q does not name the taken address", err)
 	}
 }
