@@ -38,6 +38,12 @@ func TestRunServesCallbacks(t *testing.T) {
 	req := client.Request{Priority: subjects.Normal, Operation: subjects.Row, ID: "called-back",
 		Body: []byte(`{"table":"enrich","row":{"email":"ana.ruiz@example.org"}}`)}
 	awaitOK(t, js, req)
+	// The simulator counts a callback once it has read the 200, which the
+	// listener sends after storing the callback, so the result can come
+	// first.
+	testenv.Eventually(t, 5*time.Second, "the simulator to count its callback", func() bool {
+		return sim.Stats().CallbacksSent >= 1
+	})
 	if n := sim.Stats().CallbacksSent; n != 1 {
 		t.Errorf("simulator sent %d callbacks, want 1", n)
 	}
